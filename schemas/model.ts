@@ -1,0 +1,201 @@
+// The schema model: how ioctls are described, as data. Every family (KVM, HAXM, MSHV, Xen privcmd)
+// is expressed with these types; adding a family adds data, not code paths.
+
+export type Family = 'kvm' | 'haxm' | 'mshv' | 'xen-privcmd' | 'custom';
+
+/** Data models: x86_64 Linux/BSD, i386, Windows x64. */
+export type Abi = 'lp64' | 'ilp32' | 'llp64';
+export const ABIS: readonly Abi[] = ['lp64', 'ilp32', 'llp64'];
+
+/** How a request number is built. */
+export type Numbering = 'linux' | 'bsd' | 'windows';
+
+/** The direction bits of an `_IOC` number, or `none` for Windows / untyped numbers. */
+export type IocDir = '_IO' | '_IOR' | '_IOW' | '_IOWR';
+
+/** Direction of data flow as the driver really uses it, from the caller's view. */
+export type Direction = 'in' | 'out' | 'inout' | 'none';
+
+// ---- types and layouts ------------------------------------------------------------------------
+
+export type ScalarKind = 'u8' | 'u16' | 'u32' | 'u64' | 's8' | 's16' | 's32' | 's64' | 'ptr' | 'bool';
+
+/** A reference to a type: a scalar, a named struct/union, or an array of either. */
+export type TypeRef =
+  | { kind: 'scalar'; scalar: ScalarKind }
+  | { kind: 'struct'; name: string }
+  | { kind: 'array'; element: TypeRef; count: number }
+  /** A flexible array member: `entries[]`, sized by a count field of the enclosing struct. */
+  | { kind: 'flex'; element: TypeRef; countField: string }
+  /** Bytes with no finer structure (padding, opaque buffers). */
+  | { kind: 'bytes' };
+
+export interface Field {
+  name: string;
+  offset: number;
+  size: number;
+  type: TypeRef;
+  /** Bit-field position where the field is one (offset then names the containing unit). */
+  bits?: { shift: number; width: number };
+}
+
+/** A struct or union, laid out for one ABI by the C compiler. */
+export interface Layout {
+  name: string;
+  union: boolean;
+  size: number;
+  align: number;
+  fields: Field[];
+}
+
+// ---- size rules for regions behind embedded pointers -----------------------------------------
+
+export type SizeRule =
+  | { kind: 'const'; size: number }
+  /** `count` from a field of the argument times `scale` bytes (plus `add`). */
+  | { kind: 'field'; field: string; scale?: number; add?: number }
+  /** From a sub-table selected by the request's multiplexing key (device attrs, ONE_REG ids). */
+  | { kind: 'subtable'; table: string }
+  /** KVM dirty bitmap: one bit per page of the slot named by `slotField`, rounded to 64 bits. */
+  | { kind: 'dirty-bitmap'; slotField: string }
+  /** A NUL-terminated string. */
+  | { kind: 'cstring' };
+
+/** A user pointer inside the argument that the driver follows. */
+export interface PointerRule {
+  /** Field path in the argument, like `addr` or `entries[].va`. */
+  field: string;
+  size: SizeRule;
+  dir: Direction;
+  /** The pointee's type, where it has one (else raw bytes). */
+  type?: TypeRef;
+  /** For pointers inside array elements: the field holding the element count. */
+  countField?: string;
+}
+
+/** The argument of an ioctl. */
+export type ArgSpec =
+  | { kind: 'none' }
+  /** The argument is passed by value (CHECK_EXTENSION's capability, CREATE_VCPU's id). */
+  | { kind: 'value'; meaning?: string }
+  /** A pointer to a struct or scalar. */
+  | {
+      kind: 'pointer';
+      type: TypeRef;
+      /** The direction of the whole pointee, from the real data flow. */
+      dir: Direction;
+      /** Field-level overrides where fields of one struct flow in different directions. */
+      fieldDirs?: Record<string, Direction>;
+      /** Variable-length tail: `field[]` with `countField` elements of `element`. */
+      tail?: { field: string; countField: string; element: TypeRef; dir: Direction; max?: number };
+      pointers?: PointerRule[];
+    };
+
+export type ReturnSpec =
+  | { kind: 'zero' }
+  /** An fd of an object kind: the return value, or written into the argument's `field`. */
+  | { kind: 'fd'; object: string; field?: string; typeField?: string }
+  | { kind: 'count' }
+  | { kind: 'value'; meaning?: string };
+
+/** How the request number is encoded. */
+export interface Encoding {
+  numbering: Numbering;
+  /** `_IOC` fields (linux and bsd numbering). */
+  dir?: IocDir;
+  type?: number;
+  nr?: number;
+  /** Windows CTL_CODE fields; buffers travel with separate in/out lengths. */
+  deviceType?: number;
+  function?: number;
+  method?: number;
+  access?: number;
+  /** True where the number was written with `_IOC(_IOC_NONE, ...)` yet carries a size. */
+  noneWithSize?: boolean;
+}
+
+export interface IoctlSchema {
+  name: string;
+  family: Family;
+  /** The object kinds this request is valid on (`system`, `vm`, `vcpu`, `device`, ...). */
+  on: string[];
+  encoding: Encoding;
+  /** The request number per ABI, as the compiler computed it; absent where it cannot exist. */
+  numbers: Partial<Record<Abi, number>>;
+  /** The size encoded in the number per ABI (0 for `_IO`). */
+  sizes: Partial<Record<Abi, number>>;
+  arg: ArgSpec;
+  returns: ReturnSpec;
+  /** The capability that gates it (`KVM_CAP_...`), checked with CHECK_EXTENSION. */
+  capability?: string;
+  /** For multiplexed ioctls: the sub-table that gives the real payload. */
+  multiplex?: string;
+  /** True for the ioctls that run a vCPU and fill the shared exit page. */
+  run?: boolean;
+  /** Architecture the request belongs to where it is not x86. */
+  arch?: string;
+  /** Anything a reader should know: where direction bits lie, deprecation. */
+  notes?: string[];
+}
+
+// ---- sub-tables of multiplexed ioctls ---------------------------------------------------------
+
+/** One payload of a multiplexed ioctl: a key (device type/group/attr, reg id size, cap, cmd). */
+export interface SubtableEntry {
+  /** Key fields; `*` matches any value. */
+  key: Record<string, number | string>;
+  name: string;
+  size: number;
+  type?: TypeRef;
+  dir?: Direction;
+  notes?: string;
+}
+
+export interface Subtable {
+  name: string;
+  /** The argument fields (or object properties like `device`) that select the entry. */
+  keyFields: string[];
+  entries: SubtableEntry[];
+}
+
+// ---- exits (the shared run page) --------------------------------------------------------------
+
+export interface ExitSchema {
+  name: string;
+  value: number;
+  /** The union member of the run page it fills, if any. */
+  member?: string;
+}
+
+export interface RunPage {
+  /** Struct name of the run page (`kvm_run`, `hax_tunnel`). */
+  type: string;
+  reasonField: string;
+  exits: ExitSchema[];
+}
+
+// ---- a schema set -----------------------------------------------------------------------------
+
+export interface ObjectKind {
+  name: string;
+  /** Device paths that open an object of this kind (`/dev/kvm`). */
+  paths?: string[];
+}
+
+export interface SchemaSet {
+  /** Stable id: family and variant (`kvm-linux`, `haxm-darwin`, `haxm-qemu-linux`). */
+  id: string;
+  family: Family;
+  description: string;
+  /** Where the data came from (header paths, compiler, versions). */
+  source: Record<string, string>;
+  abis: Abi[];
+  numbering: Numbering;
+  objects: ObjectKind[];
+  ioctls: IoctlSchema[];
+  /** Struct and union layouts, per ABI. */
+  types: Partial<Record<Abi, Record<string, Layout>>>;
+  subtables: Record<string, Subtable>;
+  constants: Record<string, number>;
+  runPage?: RunPage;
+}

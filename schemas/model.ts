@@ -18,7 +18,8 @@ export type Direction = 'in' | 'out' | 'inout' | 'none';
 
 // ---- types and layouts ------------------------------------------------------------------------
 
-export type ScalarKind = 'u8' | 'u16' | 'u32' | 'u64' | 's8' | 's16' | 's32' | 's64' | 'ptr' | 'bool';
+/** `ulong` and `ptr` are pointer-sized: 8 bytes on lp64 and llp64 (ptr only), 4 on ilp32. */
+export type ScalarKind = 'u8' | 'u16' | 'u32' | 'u64' | 's8' | 's16' | 's32' | 's64' | 'ptr' | 'ulong' | 'bool';
 
 /** A reference to a type: a scalar, a named struct/union, or an array of either. */
 export type TypeRef =
@@ -52,8 +53,8 @@ export interface Layout {
 
 export type SizeRule =
   | { kind: 'const'; size: number }
-  /** `count` from a field of the argument times `scale` bytes (plus `add`). */
-  | { kind: 'field'; field: string; scale?: number; add?: number }
+  /** A field of the argument times `scale` bytes (plus `add`); `bits`: a bit count, rounded up to u64s. */
+  | { kind: 'field'; field: string; scale?: number; add?: number; bits?: boolean }
   /** From a sub-table selected by the request's multiplexing key (device attrs, ONE_REG ids). */
   | { kind: 'subtable'; table: string }
   /** KVM dirty bitmap: one bit per page of the slot named by `slotField`, rounded to 64 bits. */
@@ -88,6 +89,8 @@ export type ArgSpec =
       fieldDirs?: Record<string, Direction>;
       /** Variable-length tail: `field[]` with `countField` elements of `element`. */
       tail?: { field: string; countField: string; element: TypeRef; dir: Direction; max?: number };
+      /** The argument's real length is in this field (kvm_nested_state.size), not in the number. */
+      lengthField?: string;
       pointers?: PointerRule[];
     };
 
@@ -148,6 +151,9 @@ export interface SubtableEntry {
   size: number;
   type?: TypeRef;
   dir?: Direction;
+  /** The payload's length is the value of this key field (s390 FLIC buffers). */
+  sizeFrom?: string;
+  arch?: string;
   notes?: string;
 }
 

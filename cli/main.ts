@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// The ioctlgrind command: parses arguments and calls the parts; it holds no logic of its own.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { decodeCommand } from './commands/decode.js';
+import { schemasCommand } from './commands/schemas.js';
+import { reportFailure } from './user-error.js';
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('ioctlgrind')
+    .command(decodeCommand)
+    .command(schemasCommand)
+    .demandCommand(1, 'say which command (see --help)')
+    .strict()
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`ioctlgrind: ${msg}\n`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((err) => {
+  process.exitCode = reportFailure(err);
+});

@@ -1,9 +1,13 @@
 // `npm run bench`: every capability's figures, each beside its comparison, measured in one run.
 
 import { benchSchemas } from './schemas.js';
+import { benchTraces } from './traces.js';
 import type { BenchRow } from './row.js';
 
-const suites: [string, () => Promise<BenchRow[]>][] = [['decode', benchSchemas]];
+const suites: [string, () => Promise<BenchRow[]>][] = [
+  ['decode', benchSchemas],
+  ['traces', benchTraces],
+];
 
 const only = process.argv.slice(2);
 for (const [name, run] of suites) {

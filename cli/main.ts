@@ -4,12 +4,16 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { decodeCommand } from './commands/decode.js';
+import { dumpCommand } from './commands/dump.js';
+import { indexCommand } from './commands/index.js';
 import { schemasCommand } from './commands/schemas.js';
 import { reportFailure } from './user-error.js';
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('ioctlgrind')
+    .command(dumpCommand)
+    .command(indexCommand)
     .command(decodeCommand)
     .command(schemasCommand)
     .demandCommand(1, 'say which command (see --help)')

@@ -38,5 +38,5 @@ export function iocEncode(dir: IocDir, type: number, nr: number, size: number): 
 }
 
 export function hex(n: number | bigint): string {
-  return '0x' + n.toString(16);
+  return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
 }

@@ -1,7 +1,8 @@
 // The schema model: how ioctls are described, as data. Every family (KVM, HAXM, MSHV, Xen privcmd)
 // is expressed with these types; adding a family adds data, not code paths.
 
-export type Family = 'kvm' | 'haxm' | 'mshv' | 'xen-privcmd' | 'custom';
+/** The built-in families, or the name a user gave `schemas import --family`. */
+export type Family = 'kvm' | 'haxm' | 'mshv' | 'xen-privcmd' | 'custom' | (string & {});
 
 /** Data models: x86_64 Linux/BSD, i386, Windows x64. */
 export type Abi = 'lp64' | 'ilp32' | 'llp64';
@@ -53,8 +54,22 @@ export interface Layout {
 
 export type SizeRule =
   | { kind: 'const'; size: number }
-  /** A field of the argument times `scale` bytes (plus `add`); `bits`: a bit count, rounded up to u64s. */
-  | { kind: 'field'; field: string; scale?: number; add?: number; bits?: boolean }
+  /**
+   * A field of the argument times `scale` bytes (plus `add`); `bits`: a bit count, rounded up to u64s.
+   * `scaleByAbi`/`addByAbi`, where present, replace `scale`/`add` on that ABI (element types holding
+   * pointers or longs, measured by the compiler). `of: 'pointee'`: the count field is in the memory the
+   * pointer reaches, not in the argument (HAXM's hax_cpuid, read through a pointer to a pointer).
+   */
+  | {
+      kind: 'field';
+      field: string;
+      scale?: number;
+      add?: number;
+      bits?: boolean;
+      scaleByAbi?: Partial<Record<Abi, number>>;
+      addByAbi?: Partial<Record<Abi, number>>;
+      of?: 'arg' | 'pointee';
+    }
   /** From a sub-table selected by the request's multiplexing key (device attrs, ONE_REG ids). */
   | { kind: 'subtable'; table: string }
   /** KVM dirty bitmap: one bit per page of the slot named by `slotField`, rounded to 64 bits. */
@@ -64,7 +79,10 @@ export type SizeRule =
 
 /** A user pointer inside the argument that the driver follows. */
 export interface PointerRule {
-  /** Field path in the argument, like `addr` or `entries[].va`. */
+  /**
+   * Field path in the argument, like `addr` or `entries[].va`; `*` is the argument itself when the
+   * argument is a pointer to a pointer; `ubufs[].uptr` goes through the array `ubufs` points to.
+   */
   field: string;
   size: SizeRule;
   dir: Direction;
@@ -137,6 +155,11 @@ export interface IoctlSchema {
   run?: boolean;
   /** Architecture the request belongs to where it is not x86. */
   arch?: string;
+  /**
+   * Windows (CTL_CODE) requests carry no size: DeviceIoControl passes an input and an output buffer
+   * length. Per ABI, the lengths the driver expects (0 where that buffer is unused).
+   */
+  buffers?: Partial<Record<Abi, { in: number; out: number }>>;
   /** Anything a reader should know: where direction bits lie, deprecation. */
   notes?: string[];
 }
@@ -195,6 +218,15 @@ export interface SchemaSet {
   description: string;
   /** Where the data came from (header paths, compiler, versions). */
   source: Record<string, string>;
+  /** The operating systems whose driver or monitor uses these numbers (`Linux`, `Darwin`, `Windows`). */
+  os?: string[];
+  /**
+   * Whose definitions these are: the driver's, a monitor's copy (QEMU), an unmerged proposal, an
+   * interface that was replaced (history), or a user's own headers (import). Absent means driver.
+   */
+  origin?: 'driver' | 'monitor' | 'proposal' | 'history' | 'import';
+  /** What a reader should know about the set as a whole: what is unverified, what it omits. */
+  notes?: string[];
   abis: Abi[];
   numbering: Numbering;
   objects: ObjectKind[];
@@ -203,5 +235,7 @@ export interface SchemaSet {
   types: Partial<Record<Abi, Record<string, Layout>>>;
   subtables: Record<string, Subtable>;
   constants: Record<string, number>;
+  /** Device types by the name objects and sub-tables use (`vfio`), with their values. */
+  deviceTypes?: Record<string, number>;
   runPage?: RunPage;
 }

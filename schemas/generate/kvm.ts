@@ -245,6 +245,7 @@ export function generateKvm(): SchemaSet {
     types,
     subtables,
     constants: sortKeys(constantValues),
+    deviceTypes: Object.fromEntries(Object.entries(constantValues).filter(([n]) => n.startsWith('KVM_DEV_TYPE_') && n !== 'KVM_DEV_TYPE_MAX').map(([n, v]) => [deviceName(n), v])),
     runPage: { type: sem.runPage.type, reasonField: sem.runPage.reasonField, exits },
   };
 }
@@ -307,8 +308,8 @@ function argSpec(r: RequestMacro, s: SemanticArg | undefined, types: Partial<Rec
   return spec;
 }
 
-/** Flexible array members learn their count field from the tails that use them. */
-function attachFlexCounts(ioctls: IoctlSchema[], types: Partial<Record<Abi, Record<string, Layout>>>): void {
+/** Flexible array members learn their count field from the tails that use them (every family). */
+export function attachFlexCounts(ioctls: IoctlSchema[], types: Partial<Record<Abi, Record<string, Layout>>>): void {
   for (const io of ioctls) {
     const arg = io.arg;
     if (arg.kind !== 'pointer' || !arg.tail || arg.type.kind !== 'struct') continue;

@@ -1,0 +1,54 @@
+// The framing of a trace file: an 8-byte magic, then frames of
+//   u32 LE payload length | u32 LE CRC-32 of the payload | msgpack payload.
+// The first frame holds the TraceHeader, every later frame one TraceEvent.
+
+import { Packr } from 'msgpackr';
+import { crc32 } from './crc32.js';
+
+export const MAGIC = Buffer.from('IOGTRC01', 'latin1');
+export const FRAME_HEADER_BYTES = 8;
+/** Larger payloads are taken as corruption; recorders split guest memory into smaller writes. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
+
+/**
+ * One codec for writer and reader. Records are off so frames stand alone; int64 values decode as
+ * bigint (bigints always pack as int64, numbers as int32 or float64, so each keeps its type);
+ * binaries are copied out because the reader reuses its chunk buffer.
+ */
+export const codec = new Packr({ useRecords: false, copyBuffers: true, int64AsType: 'bigint' });
+
+/**
+ * A user-facing trace problem. The message is one line naming the file, what is wrong and the byte
+ * offset, like `trace.bin: corrupt frame at byte 1234: CRC mismatch`.
+ */
+export class TraceError extends Error {
+  constructor(
+    readonly file: string,
+    /** Null where the problem has no place in the file (it cannot be opened). */
+    readonly offset: number | null,
+    what: string,
+    detail: string,
+  ) {
+    super(`${file}: ${what}${offset === null ? '' : ` at byte ${offset}`}: ${detail}`);
+    this.name = 'TraceError';
+  }
+}
+
+/** Writes `payload` as one frame at `target[at]`; returns the frame's length. */
+export function putFrame(target: Buffer, at: number, payload: Buffer): number {
+  if (payload.length > MAX_PAYLOAD_BYTES) {
+    throw new RangeError(`a trace frame holds at most ${MAX_PAYLOAD_BYTES} bytes, not ${payload.length}`);
+  }
+  target.writeUInt32LE(payload.length, at);
+  target.writeUInt32LE(crc32(payload), at + 4);
+  payload.copy(target, at + FRAME_HEADER_BYTES);
+  return FRAME_HEADER_BYTES + payload.length;
+}
+
+/** Encodes `value` as one whole frame in a buffer of its own. */
+export function encodeFrame(value: unknown): Buffer {
+  const payload = codec.pack(value);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  putFrame(frame, 0, payload);
+  return frame;
+}

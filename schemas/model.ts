@@ -238,4 +238,17 @@ export interface SchemaSet {
   /** Device types by the name objects and sub-tables use (`vfio`), with their values. */
   deviceTypes?: Record<string, number>;
   runPage?: RunPage;
+  protocol?: Protocol;
+}
+
+/** The requests a family's protocol is built on, for the object graph and the checker. */
+export interface Protocol {
+  /** Asked first, before anything else (KVM_GET_API_VERSION). */
+  version?: string;
+  /** Answers whether a capability is there (KVM_CHECK_EXTENSION): argument the cap, > 0 yes. */
+  checkExtension?: string;
+  /** Requests that set a vCPU's registers; one of them must come before the first run. */
+  setRegisters?: string[];
+  /** Requests that set a guest memory slot (fields slot, guest_phys_addr, memory_size, userspace_addr). */
+  setMemorySlot?: string[];
 }

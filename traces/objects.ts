@@ -82,8 +82,6 @@ interface PathPattern {
 }
 
 const O_CLOEXEC = 0o2000000;
-/** The ioctls that set a memory slot, all with the fields of kvm_userspace_memory_region. */
-const SLOT_IOCTLS = new Set(['KVM_SET_USER_MEMORY_REGION', 'KVM_SET_USER_MEMORY_REGION2']);
 
 export class ObjectGraph {
   private readonly processes = new Map<number, ProcessState>();
@@ -177,7 +175,7 @@ export class ObjectGraph {
     const object = this.fdObject(process, event.pid, event.fd);
     const schema = this.schemaFor(object, event.request);
     if (!schema || !object.set || event.errno !== 0 || event.ret < 0) return { object, schema };
-    if (SLOT_IOCTLS.has(schema.name)) this.setSlot(object, schema, event);
+    if (object.set.protocol?.setMemorySlot?.includes(schema.name)) this.setSlot(object, schema, event);
     if (schema.returns.kind !== 'fd') return { object, schema };
     const created = this.createChild(object, schema, event);
     if (created) this.bind(process, created.fd, created.object, true, event.seq);

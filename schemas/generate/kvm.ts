@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type {
-  Abi, ArgSpec, Direction, IocDir, IoctlSchema, Layout, PointerRule, ReturnSpec, SchemaSet, SizeRule,
+  Abi, ArgSpec, Direction, IocDir, IoctlSchema, Layout, PointerRule, Protocol, ReturnSpec, SchemaSet, SizeRule,
   Subtable, SubtableEntry, TypeRef,
 } from '../model.js';
 import { dataPath } from '../paths.js';
@@ -63,6 +63,7 @@ interface Semantics {
   ioctls: Record<string, Semantic>;
   subtables: Record<string, { keyFields: string[]; entries: SemanticEntry[] }>;
   runPage: { type: string; reasonField: string; members: Record<string, string> };
+  protocol: Protocol;
   constantPrefixes: string[];
 }
 
@@ -247,6 +248,7 @@ export function generateKvm(): SchemaSet {
     constants: sortKeys(constantValues),
     deviceTypes: Object.fromEntries(Object.entries(constantValues).filter(([n]) => n.startsWith('KVM_DEV_TYPE_') && n !== 'KVM_DEV_TYPE_MAX').map(([n, v]) => [deviceName(n), v])),
     runPage: { type: sem.runPage.type, reasonField: sem.runPage.reasonField, exits },
+    protocol: sem.protocol,
   };
 }
 

@@ -1,5 +1,6 @@
 // `npm run bench`: every capability's figures, each beside its comparison, measured in one run.
 
+import { benchCheck } from './check.js';
 import { benchSchemas } from './schemas.js';
 import { benchTraces } from './traces.js';
 import type { BenchRow } from './row.js';
@@ -7,6 +8,7 @@ import type { BenchRow } from './row.js';
 const suites: [string, () => Promise<BenchRow[]>][] = [
   ['decode', benchSchemas],
   ['traces', benchTraces],
+  ['check', benchCheck],
 ];
 
 const only = process.argv.slice(2);

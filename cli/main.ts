@@ -3,6 +3,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { checkCommand } from './commands/check.js';
 import { decodeCommand } from './commands/decode.js';
 import { dumpCommand } from './commands/dump.js';
 import { indexCommand } from './commands/index.js';
@@ -12,6 +13,7 @@ import { reportFailure } from './user-error.js';
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('ioctlgrind')
+    .command(checkCommand)
     .command(dumpCommand)
     .command(indexCommand)
     .command(decodeCommand)

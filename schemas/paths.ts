@@ -1,6 +1,6 @@
 // Finds the package's committed data from compiled (dist/) and source (vitest) code alike.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,4 +22,12 @@ export function packageRoot(): string {
 /** A path under one of the package's folders (`schemas`, `test`, ...). */
 export function dataPath(relative: string, folder = 'schemas'): string {
   return join(packageRoot(), folder, relative);
+}
+
+let version: string | undefined;
+
+/** `ioctlgrind X.Y.Z`, as package.json says: traces and reports carry it. */
+export function toolVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return `ioctlgrind ${version}`;
 }

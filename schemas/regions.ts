@@ -162,7 +162,19 @@ const CODE_DIR: Direction[] = ['none', 'in', 'out', 'inout'];
  * The declared direction of each byte of the argument region: field overrides first (paths like
  * `entries[].data` apply to every element), then the tail's, then the argument's.
  */
-export function argByteDirections(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, length: number): Direction[] {
+export function argByteDirections(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, length: number): readonly Direction[] {
+  // Asked for every call of a request: the answer depends only on these, so keep it.
+  const key = `${abi}:${length}`;
+  let byKey = directionCache.get(ioctl);
+  if (!byKey) directionCache.set(ioctl, (byKey = new Map()));
+  let dirs = byKey.get(key);
+  if (!dirs) byKey.set(key, (dirs = Object.freeze(computeArgByteDirections(set, abi, ioctl, length))));
+  return dirs;
+}
+
+const directionCache = new WeakMap<IoctlSchema, Map<string, readonly Direction[]>>();
+
+function computeArgByteDirections(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, length: number): Direction[] {
   const spec = ioctl.arg;
   const codes = new Uint8Array(length).fill(DIR_CODE[spec.kind === 'pointer' ? spec.dir : 'none']);
   if (spec.kind !== 'pointer' || spec.type.kind !== 'struct') return [...codes].map((c) => CODE_DIR[c]);

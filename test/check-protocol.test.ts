@@ -1,0 +1,45 @@
+// protocol: the order and the objects the driver expects.
+import { describe, expect, it } from 'vitest';
+import { KvmTrace } from './support/kvm-trace-builder.js';
+import { check, ofRule } from './support/check.js';
+
+const messages = (t: KvmTrace) => ofRule(check(t).findings, 'protocol').map((f) => f.message);
+
+describe('protocol', () => {
+  it('wants KVM_GET_API_VERSION first', () => {
+    const t = new KvmTrace().open('/dev/kvm', 3).call(3, 'KVM_CREATE_VM', { ret: 4 });
+    expect(messages(t)).toEqual(['KVM_CREATE_VM before KVM_GET_API_VERSION: the monitor never checked the API version it talks to']);
+  });
+
+  it('wants a capability checked before the request it gates', () => {
+    const t = new KvmTrace().standard();
+    t.call(4, 'KVM_IRQFD', { in: { fd: 10, gsi: 1 } });
+    t.call(3, 'KVM_CHECK_EXTENSION', { in: t.set.constants.KVM_CAP_IOEVENTFD, ret: 1 });
+    t.call(4, 'KVM_IOEVENTFD', { in: { fd: 11 } });
+    expect(messages(t)).toEqual(['KVM_IRQFD needs KVM_CAP_IRQFD, but no KVM_CHECK_EXTENSION(KVM_CAP_IRQFD) answered yes before it']);
+  });
+
+  it('wants registers set before the first run', () => {
+    const t = new KvmTrace().open('/dev/kvm', 3).call(3, 'KVM_GET_API_VERSION', { ret: 12 }).call(3, 'KVM_CREATE_VM', { ret: 4 });
+    t.call(4, 'KVM_CREATE_VCPU', { in: 1, ret: 5 }).call(5, 'KVM_RUN').call(5, 'KVM_RUN');
+    expect(messages(t)).toEqual(['KVM_RUN on vm0/vcpu1 before its registers were set (no KVM_SET_REGS or KVM_SET_SREGS)']);
+  });
+
+  it('reports a request on a closed fd', () => {
+    const t = new KvmTrace().standard().close(5).call(5, 'KVM_RUN', { ret: -1, errno: 9 });
+    expect(messages(t)).toEqual(['KVM_RUN on fd 5, which was closed at seq 5 (it reached vm0/vcpu0)']);
+  });
+
+  it('reports a request on the wrong kind of object', () => {
+    const t = new KvmTrace().standard().call(5, 'KVM_CREATE_VCPU', { in: 1, ret: -1, errno: 25 });
+    expect(messages(t)).toEqual(['KVM_CREATE_VCPU on vm0/vcpu0 (a vcpu): it is valid only on vm']);
+  });
+
+  it('reports overlapping memory slots', () => {
+    const t = new KvmTrace().standard();
+    t.call(3, 'KVM_CHECK_EXTENSION', { in: t.set.constants.KVM_CAP_USER_MEMORY, ret: 1 });
+    t.call(4, 'KVM_SET_USER_MEMORY_REGION', { in: { slot: 0, guest_phys_addr: 0n, memory_size: 0x200000n, userspace_addr: 0x7f0000000000n } });
+    t.call(4, 'KVM_SET_USER_MEMORY_REGION', { in: { slot: 1, guest_phys_addr: 0x1ff000n, memory_size: 0x2000n, userspace_addr: 0x7f1000000000n }, ret: -1, errno: 17 });
+    expect(messages(t)).toEqual(['KVM_SET_USER_MEMORY_REGION slot 1 [0x1ff000, 0x201000) on vm0 overlaps slot 0 [0x0, 0x200000) set at seq 6']);
+  });
+});

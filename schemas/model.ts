@@ -251,4 +251,10 @@ export interface Protocol {
   setRegisters?: string[];
   /** Requests that set a guest memory slot (fields slot, guest_phys_addr, memory_size, userspace_addr). */
   setMemorySlot?: string[];
+  /** Requests that ask about the host (what it supports), not the guest: replay on another driver may answer otherwise. */
+  hostQueries?: string[];
+  /** Requests after which the host's clock drives the guest (in-kernel irqchip, PIT). */
+  hostTimers?: string[];
+  /** Requests that give a vCPU its CPUID; without one, CPUID answers what the host has. */
+  setCpuid?: string[];
 }

@@ -3,12 +3,14 @@
 import { benchCheck } from './check.js';
 import { benchSchemas } from './schemas.js';
 import { benchTraces } from './traces.js';
+import { benchVmx } from './vmx.js';
 import type { BenchRow } from './row.js';
 
 const suites: [string, () => Promise<BenchRow[]>][] = [
   ['decode', benchSchemas],
   ['traces', benchTraces],
   ['check', benchCheck],
+  ['vmx', benchVmx],
 ];
 
 const only = process.argv.slice(2);

@@ -2,6 +2,8 @@
 
 import { benchCheck } from './check.js';
 import { benchSchemas } from './schemas.js';
+import { benchRecord } from './record.js';
+import { benchRun } from './run.js';
 import { benchTraces } from './traces.js';
 import { benchVmx } from './vmx.js';
 import type { BenchRow } from './row.js';
@@ -11,6 +13,8 @@ const suites: [string, () => Promise<BenchRow[]>][] = [
   ['traces', benchTraces],
   ['check', benchCheck],
   ['vmx', benchVmx],
+  ['run', benchRun],
+  ['record', benchRecord],
 ];
 
 const only = process.argv.slice(2);

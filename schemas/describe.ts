@@ -1,8 +1,8 @@
 // Human-readable answers about request numbers and types, shared by `decode`, `schemas show` and
 // the checker's messages.
 
-import type { Abi, IoctlSchema, SchemaSet, TypeRef } from './model.js';
-import { iocDecode, hex } from './ioc.js';
+import type { Abi, IoctlSchema, Numbering, SchemaSet, TypeRef } from './model.js';
+import { bsdDecode, ctlCodeDecode, iocDecode, hex } from './ioc.js';
 import { layoutOf, type Candidate, type SchemaRegistry } from './registry.js';
 import { typeSize } from './codec.js';
 
@@ -41,14 +41,43 @@ export interface Meaning {
   request: number;
   parts: ReturnType<typeof iocDecode>;
   matches: Candidate[];
+  /** The matches grouped: one entry per distinct ioctl (name and objects), with the sets that define it. */
+  groups: MeaningGroup[];
   /** One line per near match: same type and nr, another size or direction. */
   near: string[];
   families: string[];
 }
 
+export interface MeaningGroup {
+  name: string;
+  on: string[];
+  /** Every (set, ABI) that gives the number this meaning. */
+  candidates: Candidate[];
+}
+
+/** "Linux", "Darwin and NetBSD": the systems of the sets. */
+function osList(sets: SchemaSet[]): string[] {
+  const out: string[] = [];
+  for (const set of sets) for (const os of set.os ?? ['Linux']) if (!out.includes(os)) out.push(os);
+  return out;
+}
+
+function andList(items: string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+const ORIGIN_TEXT: Record<string, string> = { monitor: "a monitor's copy", proposal: 'an unmerged proposal', history: 'a replaced interface', import: 'imported' };
+
 export function meaningOf(registry: SchemaRegistry, request: number): Meaning {
   const parts = iocDecode(request);
   const matches = registry.candidates(request);
+  const groups: MeaningGroup[] = [];
+  for (const c of matches) {
+    const key = `${c.ioctl.name}\0${c.ioctl.on.join(',')}`;
+    const g = groups.find((x) => `${x.name}\0${x.on.join(',')}` === key);
+    if (g) g.candidates.push(c);
+    else groups.push({ name: c.ioctl.name, on: c.ioctl.on, candidates: [c] });
+  }
   const near: string[] = [];
   if (matches.length === 0) {
     const seen = new Set<string>();
@@ -60,7 +89,34 @@ export function meaningOf(registry: SchemaRegistry, request: number): Meaning {
       near.push(`${c.ioctl.name} with ${how}; ${argSizeSentence(c.set, c.ioctl)}`);
     }
   }
-  return { request, parts, matches, near, families: registry.familiesOfType(parts.type) };
+  return { request, parts, matches, groups, near, families: registry.familiesOfType(parts.type) };
+}
+
+/** The parts of a number under one numbering, as `decode` prints them. */
+export function partsText(numbering: Numbering, request: number): string {
+  if (numbering === 'windows') {
+    const c = ctlCodeDecode(request);
+    const method = ['METHOD_BUFFERED', 'METHOD_IN_DIRECT', 'METHOD_OUT_DIRECT', 'METHOD_NEITHER'][c.method];
+    const access = ['FILE_ANY_ACCESS', 'FILE_READ_ACCESS', 'FILE_WRITE_ACCESS', 'FILE_READ_ACCESS|FILE_WRITE_ACCESS'][c.access];
+    return `CTL_CODE device type ${hex(c.deviceType)} function ${hex(c.function)} ${method} ${access} (Windows)`;
+  }
+  const p = numbering === 'bsd' ? bsdDecode(request) : iocDecode(request);
+  return `${p.dir} type ${hex(p.type)} nr ${hex(p.nr)} size ${p.size} (${numbering === 'bsd' ? 'BSD _IOC' : 'Linux _IOC'})`;
+}
+
+/** Where an object kind is opened, in the sets given: `/dev/HAX`, `\\.\HAX`. */
+function objectPaths(sets: SchemaSet[], kinds: string[]): string[] {
+  const out: string[] = [];
+  for (const set of sets) {
+    for (const o of set.objects) if (kinds.includes(o.name)) for (const p of o.paths ?? []) if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
+
+function onText(group: MeaningGroup): string {
+  const sets = [...new Set(group.candidates.map((c) => c.set))];
+  const paths = objectPaths(sets, group.on);
+  return `${group.on.join(', ')}${paths.length > 0 ? ` (${paths.join(', ')})` : ''}`;
 }
 
 /** The text `ioctlgrind decode` prints. */
@@ -69,32 +125,52 @@ export function describeRequest(registry: SchemaRegistry, request: number): stri
   const lines: string[] = [];
   const p = m.parts;
   const partText = `${p.dir} type ${hex(p.type)} nr ${hex(p.nr)} size ${p.size}`;
+  const r = hex(request >>> 0);
   if (m.matches.length === 0) {
-    lines.push(`${hex(request >>> 0)}: no schema matches`);
+    lines.push(`${r}: no schema matches`);
     lines.push(`  parts     ${partText} (Linux _IOC)`);
+    const bsd = bsdDecode(request);
+    if (bsd.dir !== 'none') lines.push(`  bsd       ${partsText('bsd', request)}: Darwin, NetBSD`);
+    const ctl = ctlCodeDecode(request);
+    const ctlFamilies = registry.familiesOfDeviceType(ctl.deviceType);
+    if (ctlFamilies.length > 0) lines.push(`  windows   ${partsText('windows', request)}: device type ${hex(ctl.deviceType)} belongs to ${ctlFamilies.join(', ')}`);
     lines.push(`  type      ${m.families.length > 0 ? `${hex(p.type)} belongs to ${m.families.join(', ')}` : `no known family uses type ${hex(p.type)}`}`);
     for (const n of m.near) lines.push(`  near      ${n}`);
     return lines.join('\n');
   }
-  // One block per distinct meaning; the ABIs sharing it are listed together.
-  const grouped = new Map<string, Candidate[]>();
-  for (const c of m.matches) {
-    const key = `${c.set.id}/${c.ioctl.name}`;
-    grouped.set(key, [...(grouped.get(key) ?? []), c]);
+  if (m.groups.length > 1) {
+    const distinctObjects = new Set(m.groups.map((g) => `${g.candidates[0].set.family}/${g.on.join(',')}`)).size === m.groups.length;
+    lines.push(`${r} has ${m.groups.length} meanings; ${distinctObjects ? 'the object it is issued on picks one' : 'the object and the schema set (system, header, numbering) pick one'}:`);
+    for (const g of m.groups) {
+      const sets = [...new Set(g.candidates.map((c) => c.set))];
+      lines.push(`  ${g.name} on ${onText(g)} [${andList(osList(sets))}: ${sets.map((s) => s.id).join(', ')}]`);
+    }
+    lines.push('');
   }
-  for (const list of grouped.values()) {
-    const { set, ioctl } = list[0];
-    const abis = list.map((c) => c.abi);
-    lines.push(`${hex(request >>> 0)}: ${ioctl.name} (${set.id}${ioctl.arch ? `, ${ioctl.arch} only` : ''})`);
-    lines.push(`  encoding  ${partText}`);
+  m.groups.forEach((g, i) => {
+    if (i > 0) lines.push('');
+    const sets = [...new Set(g.candidates.map((c) => c.set))];
+    const { set, ioctl } = g.candidates[0];
+    const abis = [...new Set(g.candidates.map((c) => c.abi))];
+    lines.push(`${r}: ${ioctl.name} on ${onText(g)} (${andList(osList(sets))}${ioctl.arch ? `, ${ioctl.arch} only` : ''})`);
+    lines.push(`  sets      ${sets.map((s) => `${s.id}${s.origin && ORIGIN_TEXT[s.origin] ? ` (${ORIGIN_TEXT[s.origin]})` : ''}`).join(', ')}`);
+    const numberings = [...new Set(sets.map((s) => s.numbering))];
+    for (const numbering of numberings) {
+      const label = numberings.length > 1 ? ' (Linux _IOC)' : '';
+      lines.push(`  encoding  ${numbering === 'linux' ? `${partText}${label}${ioctl.encoding.noneWithSize ? ' (_IOC_NONE with a size: the bits give no direction)' : ''}` : partsText(numbering, request)}`);
+    }
+    const buffers = g.candidates.map((c) => c.ioctl.buffers?.[c.abi]).find((b) => b !== undefined);
+    if (buffers) lines.push(`  buffers   in ${buffers.in}, out ${buffers.out} (DeviceIoControl lengths)`);
     lines.push(`  argument  ${argText(set, abis[0], ioctl)}`);
     lines.push(`  fd kind   ${ioctl.on.join(', ')}`);
     lines.push(`  abi       ${abis.map((a) => ABI_NAMES[a]).join(', ')}`);
     lines.push(`  returns   ${returnText(ioctl)}`);
     if (ioctl.capability) lines.push(`  needs     ${ioctl.capability}`);
     if (ioctl.multiplex) lines.push(`  payload   chosen by the ${ioctl.multiplex} sub-table`);
-    for (const n of ioctl.notes ?? []) lines.push(`  note      ${n}`);
-  }
+    const notes: string[] = [];
+    for (const c of g.candidates) for (const n of c.ioctl.notes ?? []) if (!notes.includes(n)) notes.push(n);
+    for (const n of notes) lines.push(`  note      ${n}`);
+  });
   return lines.join('\n');
 }
 
@@ -134,6 +210,9 @@ export function describeType(set: SchemaSet, abi: Abi, name: string): string | u
 export function describeIoctl(set: SchemaSet, abi: Abi, ioctl: IoctlSchema): string {
   const n = ioctl.numbers[abi];
   const lines = [`${ioctl.name} (${set.id}) on ${ABI_NAMES[abi]}: ${n === undefined ? 'not defined' : hex(n)}`];
+  if (n !== undefined && set.numbering !== 'linux') lines.push(`  encoding  ${partsText(set.numbering, n)}`);
+  const buffers = ioctl.buffers?.[abi];
+  if (buffers) lines.push(`  buffers   in ${buffers.in}, out ${buffers.out} (DeviceIoControl lengths)`);
   lines.push(`  argument  ${argText(set, abi, ioctl)}`);
   lines.push(`  fd kind   ${ioctl.on.join(', ')}`);
   lines.push(`  returns   ${returnText(ioctl)}`);

@@ -21,7 +21,7 @@ export function iocDecode(request: number): IocParts {
 /** BSD (Darwin, NetBSD): IOC_VOID 0x20000000, IOC_OUT 0x40000000, IOC_IN 0x80000000, 13-bit size. */
 export function bsdDecode(request: number): IocParts {
   const r = request >>> 0;
-  const inout = r & 0xe0000000;
+  const inout = (r & 0xe0000000) >>> 0;
   const dir: IocDir | 'none' = inout === 0xc0000000 ? '_IOWR' : inout === 0x80000000 ? '_IOW' : inout === 0x40000000 ? '_IOR' : inout === 0x20000000 ? '_IO' : 'none';
   return { numbering: 'bsd', dir, nr: r & 0xff, type: (r >>> 8) & 0xff, size: (r >>> 16) & 0x1fff };
 }

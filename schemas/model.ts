@@ -247,11 +247,19 @@ export interface Protocol {
   version?: string;
   /** Answers whether a capability is there (KVM_CHECK_EXTENSION): argument the cap, > 0 yes. */
   checkExtension?: string;
+  /**
+   * Where a family reports its capabilities as flags instead (HAXM: HAX_IOCTL_CAPABILITY writes them to
+   * hax_capabilityinfo.winfo): `capability` names a flag constant, present when `field & flag` is set.
+   */
+  capabilityFlags?: { request: string; field: string };
   /** Requests that set a vCPU's registers; one of them must come before the first run. */
   setRegisters?: string[];
   /** Requests that set a guest memory slot (fields slot, guest_phys_addr, memory_size, userspace_addr). */
   setMemorySlot?: string[];
-  /** Requests that ask about the host (what it supports), not the guest: replay on another driver may answer otherwise. */
+  /**
+   * Requests that ask about the host (what it supports), not the guest: replay on another driver may
+   * answer otherwise. `NAME@kind` limits one to an object kind (device attributes of /dev/kvm).
+   */
   hostQueries?: string[];
   /** Requests after which the host's clock drives the guest (in-kernel irqchip, PIT). */
   hostTimers?: string[];

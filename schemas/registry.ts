@@ -1,6 +1,7 @@
 // Loads the committed schema sets and answers "what can this request number mean on this object".
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { delimiter } from 'node:path';
 import type { Abi, IoctlSchema, Layout, SchemaSet, Subtable, SubtableEntry } from './model.js';
 import { validateSet } from './validate.js';
 import { dataPath } from './paths.js';
@@ -28,15 +29,65 @@ export function loadSchemaSets(dir = dataPath('data')): SchemaSet[] {
   });
 }
 
+/**
+ * Schema sets from folders or single .json files (a user's own sets, written by `schemas import`).
+ * A missing path is an error: a typo in IOCTLGRIND_SCHEMAS must not silently drop a set.
+ */
+export function loadSchemaPaths(paths: string[]): SchemaSet[] {
+  const out: SchemaSet[] = [];
+  for (const path of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      throw new SchemaError(`${path}: no such schema folder or file`);
+    }
+    if (isDir) out.push(...loadSchemaSets(path));
+    else {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(path, 'utf8'));
+      } catch (e) {
+        throw new SchemaError(`${path}: not JSON: ${(e as Error).message}`);
+      }
+      out.push(validateSet(parsed, path));
+    }
+  }
+  return out;
+}
+
+/** The folders and files named by IOCTLGRIND_SCHEMAS (separated like PATH), added to the built-in sets. */
+export function extraSchemaPaths(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.IOCTLGRIND_SCHEMAS ?? '').split(delimiter).filter((p) => p !== '');
+}
+
+const ORIGIN_RANK: Record<string, number> = { driver: 0, import: 1, monitor: 2, proposal: 3, history: 4 };
+
+/**
+ * The order sets are consulted in when several define a number, a name or a device path: drivers
+ * before monitors' copies, proposals and history; Linux before other systems (the recorder runs on
+ * Linux); otherwise by id.
+ */
+function rank(set: SchemaSet): number {
+  const origin = ORIGIN_RANK[set.origin ?? 'driver'] ?? 5;
+  const linux = !set.os || set.os.includes('Linux') ? 0 : 1;
+  return origin * 2 + linux;
+}
+
 let defaultRegistry: SchemaRegistry | undefined;
+let defaultExtra: string[] | undefined;
 
 export class SchemaRegistry {
   private readonly byNumber = new Map<number, Candidate[]>();
   private readonly byName = new Map<string, Candidate>();
   private readonly byId = new Map<string, SchemaSet>();
 
-  constructor(readonly sets: SchemaSet[]) {
-    for (const set of sets) {
+  readonly sets: SchemaSet[];
+
+  constructor(sets: SchemaSet[]) {
+    this.sets = sets.map((set, i) => ({ set, i })).sort((a, b) => rank(a.set) - rank(b.set) || a.i - b.i).map((x) => x.set);
+    for (const set of this.sets) {
+      if (this.byId.has(set.id)) throw new SchemaError(`two schema sets have the id ${set.id}: rename one (schemas import --id)`);
       this.byId.set(set.id, set);
       for (const ioctl of set.ioctls) {
         for (const abi of set.abis) {
@@ -51,10 +102,16 @@ export class SchemaRegistry {
     }
   }
 
-  /** The sets under schemas/data, loaded once. */
+  /** The sets under schemas/data and those IOCTLGRIND_SCHEMAS (or `useExtraSchemas`) adds, loaded once. */
   static default(): SchemaRegistry {
-    defaultRegistry ??= new SchemaRegistry(loadSchemaSets());
+    defaultRegistry ??= new SchemaRegistry([...loadSchemaSets(), ...loadSchemaPaths(defaultExtra ?? extraSchemaPaths())]);
     return defaultRegistry;
+  }
+
+  /** Adds folders or files of sets to the default registry (the CLI's --schemas); before first use. */
+  static useExtraSchemas(paths: string[]): void {
+    defaultExtra = [...extraSchemaPaths(), ...paths];
+    defaultRegistry = undefined;
   }
 
   set(id: string): SchemaSet {
@@ -69,15 +126,17 @@ export class SchemaRegistry {
   }
 
   /**
-   * The meaning of `request` on an object of `objectKind` for a target of `abi`. Requests of the
-   * host architecture are preferred over other architectures' that share the number.
+   * The meaning of `request` on an object of `objectKind` for a target of `abi`. `family` is a family
+   * (`kvm`, `haxm`) or one set's id (`haxm-darwin`). Requests of the host architecture are preferred over
+   * other architectures' that share the number; within a family, the driver's Linux set first (see rank).
    */
   lookup(request: number, objectKind: string | undefined, abi: Abi, family?: string): IoctlSchema | undefined {
     return this.resolve(request, objectKind, abi, family)?.ioctl;
   }
 
   resolve(request: number, objectKind: string | undefined, abi: Abi, family?: string): Candidate | undefined {
-    const all = this.candidates(request).filter((c) => c.abi === abi && (!family || c.set.family === family));
+    const bySet = family !== undefined && this.byId.has(family) && this.byId.get(family)!.family !== family;
+    const all = this.candidates(request).filter((c) => c.abi === abi && (!family || (bySet ? c.set.id === family : c.set.family === family)));
     const fits = objectKind ? all.filter((c) => c.ioctl.on.includes(objectKind)) : all;
     const pick = (list: Candidate[]) => list.find((c) => !c.ioctl.arch) ?? list[0];
     return pick(fits);
@@ -105,10 +164,17 @@ export class SchemaRegistry {
     return out;
   }
 
+  /** The families whose Windows sets use this CTL_CODE device type. */
+  familiesOfDeviceType(deviceType: number): string[] {
+    const out = new Set<string>();
+    for (const set of this.sets) for (const io of set.ioctls) if (io.encoding.deviceType === deviceType) out.add(set.family);
+    return [...out];
+  }
+
   /** The family whose sets use this `_IOC` type byte. */
   familiesOfType(type: number): string[] {
     const out = new Set<string>();
-    for (const set of this.sets) for (const io of set.ioctls) if (io.encoding.type === type) out.add(set.family);
+    for (const set of this.sets) for (const io of set.ioctls) if (set.numbering !== 'windows' && io.encoding.type === type) out.add(set.family);
     return [...out];
   }
 }

@@ -43,3 +43,21 @@ describe('protocol', () => {
     expect(messages(t)).toEqual(['KVM_SET_USER_MEMORY_REGION slot 1 [0x1ff000, 0x201000) on vm0 overlaps slot 0 [0x0, 0x200000) set at seq 6']);
   });
 });
+
+describe('protocol on HAXM', () => {
+  function haxm(winfo: number): KvmTrace {
+    const t = new KvmTrace({ schemaSets: ['haxm-linux'] }, 4242, 'haxm-linux');
+    t.open('/dev/HAX', 3).call(3, 'HAX_IOCTL_VERSION', { out: { compat_version: 1, cur_version: 4 } });
+    t.call(3, 'HAX_IOCTL_CAPABILITY', { out: { wstatus: 1, winfo } });
+    t.call(3, 'HAX_IOCTL_CREATE_VM');
+    t.open('/dev/hax_vm/vm00', 4).call(4, 'HAX_VM_IOCTL_SET_RAM2', { in: { pa_start: 0n, size: 0x1000n, va: 0x7f0000000000n } });
+    return t;
+  }
+
+  it('takes capabilities from the flags HAX_IOCTL_CAPABILITY reports', () => {
+    const t = haxm(0);
+    const flag = t.set.constants.HAX_CAP_64BIT_SETRAM;
+    expect(messages(t)).toEqual(['HAX_VM_IOCTL_SET_RAM2 needs HAX_CAP_64BIT_SETRAM, but no HAX_IOCTL_CAPABILITY reported HAX_CAP_64BIT_SETRAM before it']);
+    expect(messages(haxm(flag))).toEqual([]);
+  });
+});

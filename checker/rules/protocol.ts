@@ -13,6 +13,8 @@ interface ProcessFacts {
   versionAsked: boolean;
   /** Capability values a CHECK_EXTENSION answered > 0. */
   capabilities: Set<number>;
+  /** Capability flags a capability request reported (HAXM's winfo). */
+  flags: bigint;
 }
 
 /** Made fresh for each check: it remembers what each process and vCPU has done so far. */
@@ -23,15 +25,23 @@ export class ProtocolRule implements Rule {
 
   private process(pid: number): ProcessFacts {
     let p = this.processes.get(pid);
-    if (!p) this.processes.set(pid, (p = { versionAsked: false, capabilities: new Set() }));
+    if (!p) this.processes.set(pid, (p = { versionAsked: false, capabilities: new Set(), flags: 0n }));
     return p;
+  }
+
+  /** The flags a capability request wrote into its argument. */
+  private reportedFlags(facts: IoctlFacts, field: string): bigint {
+    const { schema, set } = facts;
+    const after = facts.region('arg')?.after;
+    if (!schema || !set || !after || schema.arg.kind !== 'pointer' || schema.arg.type.kind !== 'struct') return 0n;
+    return readField(set, facts.abi, schema.arg.type.name, field, after) ?? 0n;
   }
 
   event(event: TraceEvent, object: TraceObject | undefined): void {
     if (event.type === 'close' && object && object.kind !== 'file' && object.kind !== 'unknown') this.closedFds.set(`${event.pid}:${event.fd}`, { path: object.path, seq: event.seq });
     if (event.type === 'fork') {
       const parent = this.process(event.pid);
-      this.processes.set(event.child, { versionAsked: parent.versionAsked, capabilities: new Set(parent.capabilities) });
+      this.processes.set(event.child, { versionAsked: parent.versionAsked, capabilities: new Set(parent.capabilities), flags: parent.flags });
     }
   }
 
@@ -52,9 +62,13 @@ export class ProtocolRule implements Rule {
     }
 
     if (schema.name === proto.checkExtension && event.ret > 0) pf.capabilities.add(Number(event.arg));
+    const flags = proto.capabilityFlags;
+    if (flags && schema.name === flags.request && event.ret >= 0) pf.flags |= this.reportedFlags(facts, flags.field);
     const cap = schema.capability === undefined ? undefined : set.constants[schema.capability];
-    if (cap !== undefined && !pf.capabilities.has(cap) && once(state, `cap:${event.pid}:${schema.name}`)) {
-      emit({ rule: 'protocol', severity: 'warning', message: `${schema.name} needs ${schema.capability}, but no ${proto.checkExtension ?? 'capability check'}(${schema.capability}) answered yes before it` });
+    const known = cap !== undefined && (flags ? (pf.flags & BigInt(cap)) !== 0n : pf.capabilities.has(cap));
+    if (cap !== undefined && !known && once(state, `cap:${event.pid}:${schema.name}`)) {
+      const asked = flags ? `${flags.request} reported ${schema.capability}` : `${proto.checkExtension ?? 'capability check'}(${schema.capability}) answered yes`;
+      emit({ rule: 'protocol', severity: 'warning', message: `${schema.name} needs ${schema.capability}, but no ${asked} before it` });
     }
 
     if (proto.setRegisters?.includes(schema.name) && event.ret >= 0) this.registersSet.add(object.id);

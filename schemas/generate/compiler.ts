@@ -28,6 +28,10 @@ export interface Target {
   abi: Abi;
   /** Extra compiler flags: -m32, or -nostdinc with another architecture's headers. */
   flags: string[];
+  /** The compiler (default gcc): x86_64-w64-mingw32-gcc lays out llp64 (Windows x64). */
+  cc?: string;
+  /** The command that prints the object's DWARF (default readelf --debug-dump=info; objdump reads PE/COFF). */
+  dwarfDump?: string[];
 }
 
 const MAX_ROUNDS = 12;
@@ -44,9 +48,10 @@ export function measure(target: Target, includes: string[], probes: Probe[], str
       const src = join(dir, 'probe.c');
       const obj = join(dir, 'probe.o');
       writeFileSync(src, source);
-      const cc = spawnSync('gcc', [...target.flags, '-g', '-fno-eliminate-unused-debug-types', '-w', '-c', src, '-o', obj], { encoding: 'utf8' });
+      const cc = spawnSync(target.cc ?? 'gcc', [...target.flags, '-g', '-fno-eliminate-unused-debug-types', '-w', '-c', src, '-o', obj], { encoding: 'utf8' });
       if (cc.status === 0) {
-        const text = execFileSync('readelf', ['--debug-dump=info', obj], { encoding: 'utf8', maxBuffer: 256 << 20 });
+        const [dump, ...dumpArgs] = target.dwarfDump ?? ['readelf', '--debug-dump=info'];
+        const text = execFileSync(dump, [...dumpArgs, obj], { encoding: 'utf8', maxBuffer: 256 << 20 });
         const dies = parseDies(text);
         const enums = enumerators(dies);
         const values = new Map<string, number>();
@@ -63,7 +68,7 @@ export function measure(target: Target, includes: string[], probes: Probe[], str
       }
       const badLines = new Set<number>();
       for (const m of cc.stderr.matchAll(/probe\.c:(\d+):\d+: error/g)) badLines.add(Number(m[1]));
-      if (badLines.size === 0) throw new Error(`gcc ${target.flags.join(' ')} failed: ${cc.stderr.split('\n').slice(0, 5).join(' | ')}`);
+      if (badLines.size === 0) throw new Error(`${target.cc ?? 'gcc'} ${target.flags.join(' ')} failed: ${cc.stderr.split('\n').slice(0, 5).join(' | ')}`);
       const badNames = new Set<string>();
       for (const line of badLines) {
         const name = lineOf.get(line);
@@ -101,7 +106,7 @@ function program(includes: string[], probes: Probe[], structs: string[]): { sour
 /** Macro names the preprocessor defines after including the headers. */
 export function macroNames(target: Target, includes: string[]): Map<string, string> {
   const src = includes.map((h) => `#include <${h}>`).join('\n') + '\n';
-  const out = execFileSync('gcc', [...target.flags, '-dM', '-E', '-x', 'c', '-'], { input: src, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync(target.cc ?? 'gcc', [...target.flags, '-dM', '-E', '-x', 'c', '-'], { input: src, encoding: 'utf8', maxBuffer: 64 << 20 });
   const macros = new Map<string, string>();
   for (const line of out.split('\n')) {
     const m = /^#define (\w+) (.*)$/.exec(line);
@@ -110,6 +115,11 @@ export function macroNames(target: Target, includes: string[]): Map<string, stri
   return macros;
 }
 
-export function compilerVersion(): string {
-  return execFileSync('gcc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+export function compilerVersion(cc = 'gcc'): string {
+  return execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+}
+
+/** True when `cc` runs (the mingw-w64 cross compiler is optional). */
+export function hasCompiler(cc: string): boolean {
+  return spawnSync(cc, ['--version'], { encoding: 'utf8' }).status === 0;
 }

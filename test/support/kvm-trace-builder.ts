@@ -41,12 +41,14 @@ export function bitmap(length: number, ranges: [number, number][]): Uint8Array {
 export class KvmTrace {
   readonly events: TraceEvent[] = [];
   readonly registry = SchemaRegistry.default();
-  readonly set: SchemaSet = this.registry.set('kvm-linux');
+  readonly set: SchemaSet;
   private nextAddr = 0x7ffd_0000_0000;
   readonly header: TraceHeader;
 
-  constructor(header: Partial<TraceHeader> = {}, readonly pid = 4242) {
+  /** `setId` picks the schema set requests are named from (kvm-linux, haxm-linux, ...). */
+  constructor(header: Partial<TraceHeader> = {}, readonly pid = 4242, setId = 'kvm-linux') {
     this.header = sampleHeader({ command: ['./monitor'], ...header });
+    this.set = this.registry.set(setId);
   }
 
   get abi(): Abi {
@@ -81,9 +83,8 @@ export class KvmTrace {
   }
 
   call(fd: number, name: string, o: CallOptions = {}): this {
-    const c = this.registry.byIoctlName(name);
-    if (!c) throw new Error(`no ioctl ${name}`);
-    const ioctl = c.ioctl;
+    const ioctl = this.set.ioctls.find((i) => i.name === name);
+    if (!ioctl) throw new Error(`no ioctl ${name} in ${this.set.id}`);
     const request = o.request ?? ioctl.numbers[this.abi];
     if (request === undefined) throw new Error(`${name} has no number on ${this.abi}`);
     const regions: Region[] = [];
@@ -91,7 +92,7 @@ export class KvmTrace {
     if (ioctl.arg.kind === 'pointer') {
       const fields = (o.in ?? {}) as Record<string, Decoded>;
       const probe = new Uint8Array(1 << 16);
-      encodeType(this.set, this.abi, ioctl.arg.type, fields, probe);
+      if (o.in !== undefined) encodeType(this.set, this.abi, ioctl.arg.type, o.in, probe);
       const length = argLength(this.set, this.abi, ioctl, probe) + (o.extra ?? 0);
       const before = probe.slice(0, length);
       const after = before.slice();

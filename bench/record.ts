@@ -1,0 +1,73 @@
+// Recording cost: the exit-heavy sample monitor (100,000 port-I/O exits) run bare, under the
+// recorder (target-side time and ingest time apart) and under strace, side by side in one run.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { record } from '../recorder/record.js';
+import { buildMonitors, kvmSkipReason } from '../test/support/monitors.js';
+import type { BenchRow } from './row.js';
+import { timeItAsync } from './row.js';
+
+const EXITS = 100_000;
+const REPEAT = 3;
+
+function run(argv: string[]): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
+    child.once('error', fail);
+    child.once('exit', (code) => (code === 0 ? done() : fail(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function strace(target: string[]): Promise<number | undefined> {
+  try {
+    return await timeItAsync(() => run(['strace', '-f', '-e', 'trace=ioctl', '-o', '/dev/null', ...target]));
+  } catch {
+    return undefined; // no strace here
+  }
+}
+
+export async function benchRecord(): Promise<BenchRow[]> {
+  if (kvmSkipReason) return [{ bench: 'record', what: 'skipped', value: kvmSkipReason, unit: '' }];
+  const m = buildMonitors();
+  const target = [m.kvmmon, '--quiet', '--exits', String(EXITS), m.guests.exits];
+  const dir = mkdtempSync(join(tmpdir(), 'ioctlgrind-bench-'));
+  const output = join(dir, 'bench.trace');
+  const bare: number[] = [];
+  const side: number[] = [];
+  const ingest: number[] = [];
+  const total: number[] = [];
+  const traced: number[] = [];
+  try {
+    for (let i = 0; i < REPEAT; i++) {
+      bare.push(await timeItAsync(() => run(target)));
+      const t = await timeItAsync(async () => {
+        const r = await record({ command: target, output, memcheck: false });
+        side.push(Number(r.targetNs) / 1e6);
+        ingest.push(Number(r.ingestNs) / 1e6);
+      });
+      total.push(t);
+      const s = await strace(target);
+      if (s !== undefined) traced.push(s);
+    }
+    const b = median(bare);
+    const ms = (what: string, value: number, ratio = true): BenchRow => ({
+      bench: 'record', what, value: Math.round(value), unit: 'ms', ...(ratio ? { ratio: `${(value / b).toFixed(2)}x bare` } : {}),
+    });
+    const rows = [
+      ms(`bare, ${EXITS.toLocaleString('en-US')} port-I/O exits`, b, false),
+      ms('recorded: target running with the shim', median(side)),
+      ms('recorded: ingest into the trace', median(ingest), false),
+      ms('recorded: whole record command', median(total)),
+    ];
+    if (traced.length > 0) rows.push(ms('strace -f -e trace=ioctl -o /dev/null', median(traced)));
+    rows.push({ bench: 'record', what: 'trace size', value: Math.round(statSync(output).size / 1e6), unit: 'MB' });
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

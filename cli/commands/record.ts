@@ -1,0 +1,35 @@
+import type { CommandModule } from 'yargs';
+import { record } from '../../recorder/record.js';
+import { RecordError } from '../../recorder/spawn.js';
+import { UserError } from '../user-error.js';
+
+export const recordCommand: CommandModule<object, { output: string; memcheck: boolean; command: string[] }> = {
+  command: 'record [command..]',
+  describe: 'run CMD with every ioctl recorded into a trace; exits with its status',
+  builder: (y) =>
+    y
+      .usage('$0 record [-o TRACE] [--memcheck] -- CMD ARGS...')
+      .option('output', { alias: 'o', type: 'string', default: 'ioctlgrind.trace', describe: 'the trace to write' })
+      .option('memcheck', { type: 'boolean', default: false, describe: 'run under valgrind memcheck: record undefined input bytes' })
+      .positional('command', { type: 'string', array: true, describe: 'the command to record, after --' })
+      .parserConfiguration({
+        // The target's arguments stay as given: after `--`, or unknown options before it.
+        'populate--': true,
+        'unknown-options-as-args': true,
+        'parse-numbers': false,
+        'parse-positional-numbers': false,
+      }) as never,
+  handler: async (argv) => {
+    const rest = (argv as unknown as { '--'?: (string | number)[] })['--'] ?? [];
+    const command = [...(argv.command ?? []), ...rest].map(String);
+    try {
+      const result = await record({ command, output: argv.output, memcheck: argv.memcheck });
+      if (result.dropped > 0) {
+        process.stderr.write(`ioctlgrind: warning: ${result.dropped} records were lost: a raw log could not grow (point IOCTLGRIND_RAWDIR at a bigger file system)\n`);
+      }
+      process.exitCode = result.exit.status;
+    } catch (e) {
+      throw e instanceof RecordError ? new UserError(e.message, e.exitCode) : e;
+    }
+  },
+};

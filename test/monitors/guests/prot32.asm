@@ -1,0 +1,3 @@
+bits 32
+org 0x1000
+%include "body.inc"

@@ -1,0 +1,93 @@
+// Builds the sample monitors (test/monitors/*.c) and guests (test/monitors/guests/*.asm) with the
+// system compiler and nasm into a temp dir, and records them with the real recorder.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dataPath } from '../../schemas/paths.js';
+import { record, type RecordResult } from '../../recorder/record.js';
+import type { TraceEvent, TraceHeader } from '../../traces/events.js';
+import { TraceReader } from '../../traces/reader.js';
+
+function opensReadWrite(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'r+'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const works = (cmd: string, args: string[], input?: string) => spawnSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] }).status === 0;
+
+export const hasKvm = opensReadWrite('/dev/kvm');
+export const hasNasm = works('nasm', ['-v']);
+export const hasCc = works('cc', ['--version']);
+export const hasCc32 = hasCc && works('cc', ['-m32', '-x', 'c', '-', '-o', '/dev/null'], 'int main(void){return 0;}');
+export const hasValgrind = works('valgrind', ['--version']);
+/** Why the KVM tests cannot run here, or undefined when they can. */
+export const kvmSkipReason = !hasKvm
+  ? '/dev/kvm cannot be opened read-write'
+  : !hasCc || !hasNasm
+    ? 'needs cc and nasm to build the sample monitors'
+    : undefined;
+
+/** Temp dirs this module made; gone when the test process exits. */
+const made: string[] = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temp dir removed when the test process exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export interface Monitors {
+  dir: string;
+  kvmmon: string;
+  /** The same monitor built with -m32, where the compiler can. */
+  kvmmon32?: string;
+  guests: { real: string; prot32: string; long64: string; exits: string };
+}
+
+let built: Monitors | undefined;
+
+export function buildMonitors(): Monitors {
+  if (built) return built;
+  const src = dataPath('monitors', 'test');
+  const dir = tempDir('ioctlgrind-monitors-');
+  const cc = (arch: string, out: string) => execFileSync('cc', [arch, '-O2', '-Wall', '-pthread', '-o', out, join(src, 'kvmmon.c')]);
+  const guest = (name: string) => {
+    const out = join(dir, `${name}.bin`);
+    execFileSync('nasm', ['-f', 'bin', '-I', join(src, 'guests') + '/', '-o', out, join(src, 'guests', `${name}.asm`)]);
+    return out;
+  };
+  cc('-m64', join(dir, 'kvmmon'));
+  if (hasCc32) cc('-m32', join(dir, 'kvmmon32'));
+  built = {
+    dir,
+    kvmmon: join(dir, 'kvmmon'),
+    kvmmon32: hasCc32 ? join(dir, 'kvmmon32') : undefined,
+    guests: { real: guest('real'), prot32: guest('prot32'), long64: guest('long64'), exits: guest('exits') },
+  };
+  return built;
+}
+
+export interface Recording extends RecordResult {
+  path: string;
+  header: TraceHeader;
+  trace: TraceEvent[];
+}
+
+/** Records `command` into a fresh trace and reads it back. */
+export async function recordCommand(command: string[], options: { memcheck?: boolean } = {}): Promise<Recording> {
+  const path = join(tempDir('ioctlgrind-trace-'), 'out.trace');
+  const result = await record({ command, output: path, memcheck: options.memcheck ?? false });
+  const reader = TraceReader.open(path);
+  const trace = [...reader];
+  return { ...result, path, header: reader.header, trace };
+}

@@ -1,0 +1,151 @@
+// The KVM ABI over the emulated core, as a Driver: /dev/kvm, VM, vCPU and device fds, and the
+// kvm_run mapping. A request is resolved through the schema registry by the kind of object its fd
+// reaches, then handed to the handler module for that object kind; unknown requests get the errno
+// KVM's dispatcher for that kind gives. Every user-memory access goes through UserMemory's log.
+
+import { SchemaRegistry } from '../../schemas/registry.js';
+import { AddressSpace, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
+import { Structs, type Handler } from './call.js';
+import { capabilityTable } from './capabilities.js';
+import { deviceHandlers } from './device.js';
+import { Errno, KvmErrno } from './errors.js';
+import { RUN_PAGES, SystemObject, VcpuObject, type KvmObject } from './objects.js';
+import { RunPage, runHandlers } from './run.js';
+import { systemHandlers } from './system.js';
+import { vcpuStateHandlers } from './vcpu-state.js';
+import { vmHandlers } from './vm.js';
+import { UserMemory } from './user-memory.js';
+
+const HANDLERS: Record<KvmObject['kind'], Record<string, Handler>> = {
+  system: systemHandlers,
+  vm: vmHandlers,
+  vcpu: { ...vcpuStateHandlers, ...runHandlers },
+  device: deviceHandlers,
+};
+
+/** What KVM answers a request it does not know, by object: kvm_arch_dev_ioctl and kvm_arch_vcpu_ioctl say EINVAL, the VM and device dispatchers ENOTTY. */
+const UNKNOWN_REQUEST: Record<KvmObject['kind'], number> = { system: Errno.EINVAL, vm: Errno.ENOTTY, vcpu: Errno.EINVAL, device: Errno.ENOTTY };
+
+/** Where the emulated process's mappings start: where Linux puts mmap areas on x86-64. */
+const MMAP_BASE = 0x7f0000000000;
+
+export interface EmulatedKvmOptions {
+  /** End a KVM_RUN with KVM_EXIT_INTR (-EINTR) after this many instructions, as a signal would. */
+  maxInstructionsPerRun?: number;
+  registry?: SchemaRegistry;
+}
+
+export class EmulatedKvm implements ExactDriver {
+  readonly kind = 'emulator';
+  readonly memory: AddressSpace;
+  readonly structs: Structs;
+  readonly runPage: RunPage;
+  /** CHECK_EXTENSION answers by capability number. */
+  readonly capabilities: Map<number, number>;
+  private readonly registry: SchemaRegistry;
+  private readonly user: UserMemory;
+  private readonly fds = new Map<number, KvmObject>();
+  private nextAddr = MMAP_BASE;
+
+  constructor(readonly options: EmulatedKvmOptions = {}) {
+    this.registry = options.registry ?? SchemaRegistry.default();
+    const set = this.registry.set('kvm-linux');
+    this.structs = new Structs(set, 'lp64');
+    this.runPage = new RunPage(this.structs);
+    this.capabilities = capabilityTable(set);
+    this.memory = new AddressSpace({
+      mapAnonymous: (length) => ({ addr: this.reserve(length), bytes: new Uint8Array(length) }),
+      // The bytes go with the last reference; addresses are never reused, so stale pointers fault.
+      unmap: () => undefined,
+    });
+    this.user = new UserMemory(this.memory);
+    this.memory.onWrite((addr, length) => this.monitorWrote(addr, length));
+  }
+
+  lastAccesses(): readonly UserAccess[] {
+    return this.user.accesses();
+  }
+
+  /** Binds `object` to the lowest free fd (from 3: 0-2 are the process's stdio). */
+  install(object: KvmObject): number {
+    let fd = 3;
+    while (this.fds.has(fd)) fd++;
+    this.fds.set(fd, object);
+    return fd;
+  }
+
+  isOpen(fd: number): boolean {
+    return this.fds.has(fd);
+  }
+
+  open(path: string): number {
+    this.user.begin();
+    return path === '/dev/kvm' ? this.install(new SystemObject()) : -Errno.ENOENT;
+  }
+
+  close(fd: number): number {
+    this.user.begin();
+    return this.fds.delete(fd) ? 0 : -Errno.EBADF;
+  }
+
+  ioctl(fd: number, request: number, arg: number | bigint): IoctlResult {
+    this.user.begin();
+    const object = this.fds.get(fd);
+    if (!object) return { ret: -1, errno: Errno.EBADF };
+    const schema = this.registry.lookup(request, object.kind, 'lp64', 'kvm');
+    const handler = schema && HANDLERS[object.kind][schema.name];
+    if (!schema || !handler) return { ret: -1, errno: UNKNOWN_REQUEST[object.kind] };
+    try {
+      return { ret: handler({ kvm: this, object, schema, arg, user: this.user, structs: this.structs }), errno: 0 };
+    } catch (e) {
+      if (e instanceof KvmErrno) return { ret: -1, errno: e.errno };
+      throw e;
+    }
+  }
+
+  /** Only a vCPU fd maps (its kvm_run, PIO and coalesced-MMIO pages); past them, fresh zero pages. */
+  mmap(fd: number, length: number, offset: number): number {
+    this.user.begin();
+    const object = this.fds.get(fd);
+    if (!object) return -Errno.EBADF;
+    if (!(object instanceof VcpuObject)) return -Errno.ENODEV;
+    if (length <= 0 || offset % PAGE_SIZE !== 0) return -Errno.EINVAL;
+    const addr = this.reserve(length);
+    const shared = object.shared;
+    const end = RUN_PAGES * PAGE_SIZE;
+    const bytes = offset === 0 && length <= end ? shared.bytes.subarray(0, length) : new Uint8Array(length);
+    if (offset === 0 && length <= end && shared.mappedAt === undefined) shared.mappedAt = addr;
+    this.memory.addMapping({ addr, bytes });
+    return addr;
+  }
+
+  munmap(addr: number, length: number): number {
+    this.user.begin();
+    for (const object of this.fds.values()) if (object instanceof VcpuObject && object.shared.mappedAt === addr) object.shared.mappedAt = undefined;
+    return length > 0 && this.memory.unmap(addr) ? 0 : -Errno.EINVAL;
+  }
+
+  private reserve(length: number): number {
+    const addr = this.nextAddr;
+    // A page left unmapped after each mapping, so that an overrun faults (EFAULT) instead of landing in the next.
+    this.nextAddr += Math.ceil(length / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
+    return addr;
+  }
+
+  /**
+   * The monitor wrote its own memory: code the core decoded from guest RAM there is stale, and the
+   * dirty log must not count the write (KVM logs only the guest's).
+   */
+  private monitorWrote(addr: number, length: number): void {
+    for (const object of this.fds.values()) {
+      if (object.kind !== 'vm') continue;
+      for (const slot of object.slots.values()) {
+        const start = Math.max(addr, slot.uaddr);
+        const end = Math.min(addr + length, slot.uaddr + slot.size);
+        if (start >= end) continue;
+        object.machine.memory.notifyWrite(slot.gpa + start - slot.uaddr, end - start);
+        slot.lastLogged?.set(this.memory.view(start, end - start)!, start - slot.uaddr);
+      }
+    }
+  }
+}

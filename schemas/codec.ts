@@ -161,8 +161,12 @@ export function fieldsCovering(set: SchemaSet, abi: Abi, type: TypeRef, start: n
     const first = Math.floor(start / es);
     const last = Math.floor((end - 1) / es);
     const out: string[] = [];
+    const whole = fieldsCovering(set, abi, type.element, 0, es, '').join();
     for (let i = first; i <= last && out.length < 64; i++) {
-      out.push(...fieldsCovering(set, abi, type.element, Math.max(0, start - i * es), Math.min(es, end - i * es), `${prefix}[${i}]`));
+      const inner = fieldsCovering(set, abi, type.element, Math.max(0, start - i * es), Math.min(es, end - i * es), '');
+      // An element covered field by field is named as the element.
+      if (inner.join() === whole && type.element.kind === 'struct') out.push(`${prefix}[${i}]`);
+      else out.push(...fieldsCovering(set, abi, type.element, Math.max(0, start - i * es), Math.min(es, end - i * es), `${prefix}[${i}]`));
     }
     return out;
   }

@@ -19,7 +19,10 @@ export const uninitialised: Rule = {
       // schema is unknown, every byte the call could read does.
       const isInput = (i: number) => (dirs ? i < dirs.length && declaresIn(dirs[i]) : region.dir !== 'out');
       for (const run of bitRuns(region.undef, region.length, isInput)) {
-        const names = set && planned?.type ? fieldsCovering(set, state.abi, planned.type, run[0], run[1]) : [];
+        // Named with the padding that follows it, so that a whole element reads as the element.
+        let b = run[1];
+        while (dirs && b < dirs.length && dirs[b] === 'none') b++;
+        const names = set && planned?.type ? fieldsCovering(set, state.abi, planned.type, run[0], b) : [];
         const field = names.length > 0 ? names.slice(0, 6).join(', ') + (names.length > 6 ? `, and ${names.length - 6} more` : '') : undefined;
         const where = region.role === 'arg' ? 'the argument' : `the buffer behind ${region.role}`;
         emit({

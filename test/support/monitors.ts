@@ -1,31 +1,18 @@
 // Builds the sample monitors (test/monitors/*.c) and guests (test/monitors/guests/*.asm) with the
 // system compiler and nasm into a temp dir, and records them with the real recorder.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataPath } from '../../schemas/paths.js';
 import { record, type RecordResult } from '../../recorder/record.js';
 import type { TraceEvent, TraceHeader } from '../../traces/events.js';
 import { TraceReader } from '../../traces/reader.js';
+import { hasCc, hasCc32, hasKvm, hasNasm } from './toolchain.js';
 
-function opensReadWrite(path: string): boolean {
-  try {
-    closeSync(openSync(path, 'r+'));
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { hasCc, hasCc32, hasKvm, hasNasm, hasValgrind } from './toolchain.js';
 
-const works = (cmd: string, args: string[], input?: string) => spawnSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] }).status === 0;
-
-export const hasKvm = opensReadWrite('/dev/kvm');
-export const hasNasm = works('nasm', ['-v']);
-export const hasCc = works('cc', ['--version']);
-export const hasCc32 = hasCc && works('cc', ['-m32', '-x', 'c', '-', '-o', '/dev/null'], 'int main(void){return 0;}');
-export const hasValgrind = works('valgrind', ['--version']);
 /** Why the KVM tests cannot run here, or undefined when they can. */
 export const kvmSkipReason = !hasKvm
   ? '/dev/kvm cannot be opened read-write'

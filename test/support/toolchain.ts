@@ -1,18 +1,31 @@
 // What the machine offers the tests that need real tools; each test says why it skips.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 function works(cmd: string, args: string[], input?: string): boolean {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
-  return r.status === 0;
+  return spawnSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] }).status === 0;
+}
+
+function opensReadWrite(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'r+'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export const hasGcc = works('gcc', ['--version']);
 export const hasGcc32 = hasGcc && works('gcc', ['-m32', '-x', 'c', '-', '-o', '/dev/null'], 'int main(void){return 0;}');
+export const hasCc = works('cc', ['--version']);
+export const hasCc32 = hasCc && works('cc', ['-m32', '-x', 'c', '-', '-o', '/dev/null'], 'int main(void){return 0;}');
 export const hasKvmHeaders = existsSync('/usr/include/linux/kvm.h');
+export const hasKvm = opensReadWrite('/dev/kvm');
+export const hasNasm = works('nasm', ['-v']);
+export const hasValgrind = works('valgrind', ['--version']);
 
 /** Compiles and runs a C program (file name p.c, so errors read `p.c:LINE`). */
 export function compileAndRun(source: string, flags: string[] = []): { ok: boolean; stdout: string; stderr: string } {

@@ -56,8 +56,9 @@ export function checkTrace(path: string, registry: SchemaRegistry, options: Chec
     if (options.progress && (events & 0xfff) === 0) options.progress(reader.offset, total);
     const ctx = state.graph.apply(event);
     if (event.type === 'ioctl') {
-      const set = ctx.object?.set ?? (ctx.schema && registry.sets.find((s) => s.ioctls.includes(ctx.schema!)));
-      const facts = new IoctlFacts(event, header, ctx.object, ctx.schema, set ?? undefined);
+      // The argument is laid out by the header the request came from, which may be a monitor's copy.
+      const set = (ctx.schema && registry.setOf(ctx.schema)) ?? ctx.object?.set ?? undefined;
+      const facts = new IoctlFacts(event, header, ctx.object, ctx.schema, set);
       const emit: Emit = (partial) => {
         const finding: Finding = { seq: event.seq, pid: event.pid, name: facts.name, object: facts.objectPath, ...partial };
         const s = suppressions.find((x) => matches(x, finding));

@@ -81,6 +81,7 @@ export class SchemaRegistry {
   private readonly byNumber = new Map<number, Candidate[]>();
   private readonly byName = new Map<string, Candidate>();
   private readonly byId = new Map<string, SchemaSet>();
+  private readonly setOfIoctl = new Map<IoctlSchema, SchemaSet>();
 
   readonly sets: SchemaSet[];
 
@@ -90,6 +91,7 @@ export class SchemaRegistry {
       if (this.byId.has(set.id)) throw new SchemaError(`two schema sets have the id ${set.id}: rename one (schemas import --id)`);
       this.byId.set(set.id, set);
       for (const ioctl of set.ioctls) {
+        this.setOfIoctl.set(ioctl, set);
         for (const abi of set.abis) {
           const n = ioctl.numbers[abi];
           if (n === undefined) continue;
@@ -112,6 +114,11 @@ export class SchemaRegistry {
   static useExtraSchemas(paths: string[]): void {
     defaultExtra = [...extraSchemaPaths(), ...paths];
     defaultRegistry = undefined;
+  }
+
+  /** The set an ioctl schema belongs to. */
+  setOf(ioctl: IoctlSchema): SchemaSet | undefined {
+    return this.setOfIoctl.get(ioctl);
   }
 
   set(id: string): SchemaSet {
@@ -140,6 +147,22 @@ export class SchemaRegistry {
     const fits = objectKind ? all.filter((c) => c.ioctl.on.includes(objectKind)) : all;
     const pick = (list: Candidate[]) => list.find((c) => !c.ioctl.arch) ?? list[0];
     return pick(fits);
+  }
+
+  /**
+   * The meaning of `request` on an object bound to `set`: the set's own request first, then one of
+   * its family with the same numbering on the same OS (a monitor's copy of the header), then any
+   * of its family (a header for another OS).
+   */
+  lookupFor(request: number, objectKind: string, abi: Abi, set: SchemaSet): IoctlSchema | undefined {
+    const sameOs = (s: SchemaSet) => !s.os || !set.os || s.os.some((o) => set.os!.includes(o));
+    const rank = (c: Candidate) => (c.set === set ? 0 : c.set.numbering === set.numbering && sameOs(c.set) ? 1 : 2) * 2 + (c.ioctl.arch ? 1 : 0);
+    let best: Candidate | undefined;
+    for (const c of this.candidates(request)) {
+      if (c.abi !== abi || c.set.family !== set.family || !c.ioctl.on.includes(objectKind)) continue;
+      if (!best || rank(c) < rank(best)) best = c;
+    }
+    return best?.ioctl;
   }
 
   byIoctlName(name: string): Candidate | undefined {

@@ -184,7 +184,7 @@ export class ObjectGraph {
 
   /** The schema of `request` on `object`; on an unknown object, the one schema the number can mean. */
   private schemaFor(object: TraceObject, request: number): IoctlSchema | undefined {
-    if (object.family) return this.registry.lookup(request, object.kind, this.abi, object.family);
+    if (object.set) return this.registry.lookupFor(request, object.kind, this.abi, object.set);
     const meanings = new Set(
       this.registry
         .candidates(request)

@@ -3,6 +3,7 @@
 import type { Rule } from '../rule.js';
 import { abi } from './abi.js';
 import { direction } from './direction.js';
+import { headerMismatch } from './header-mismatch.js';
 import { kernelPointer } from './kernel-pointer.js';
 import { multiplexedAttr } from './multiplexed-attr.js';
 import { ProtocolRule } from './protocol.js';
@@ -11,5 +12,5 @@ import { uninitialised } from './uninitialised.js';
 import { unmatchedRequest } from './unmatched-request.js';
 
 export function makeRules(): Rule[] {
-  return [unmatchedRequest, structSize, direction, multiplexedAttr, uninitialised, abi, kernelPointer, new ProtocolRule()];
+  return [unmatchedRequest, headerMismatch, structSize, direction, multiplexedAttr, uninitialised, abi, kernelPointer, new ProtocolRule()];
 }

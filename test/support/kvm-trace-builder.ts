@@ -30,6 +30,8 @@ export interface CallOptions {
   request?: number;
   /** Extra argument bytes beyond what the schema declares (exact traces). */
   extra?: number;
+  /** Another schema set to take the request from (a monitor built with another header). */
+  from?: string;
 }
 
 export function bitmap(length: number, ranges: [number, number][]): Uint8Array {
@@ -83,8 +85,9 @@ export class KvmTrace {
   }
 
   call(fd: number, name: string, o: CallOptions = {}): this {
-    const ioctl = this.set.ioctls.find((i) => i.name === name);
-    if (!ioctl) throw new Error(`no ioctl ${name} in ${this.set.id}`);
+    const set = o.from ? this.registry.set(o.from) : this.set;
+    const ioctl = set.ioctls.find((i) => i.name === name);
+    if (!ioctl) throw new Error(`no ioctl ${name} in ${set.id}`);
     const request = o.request ?? ioctl.numbers[this.abi];
     if (request === undefined) throw new Error(`${name} has no number on ${this.abi}`);
     const regions: Region[] = [];
@@ -92,11 +95,11 @@ export class KvmTrace {
     if (ioctl.arg.kind === 'pointer') {
       const fields = (o.in ?? {}) as Record<string, Decoded>;
       const probe = new Uint8Array(1 << 16);
-      if (o.in !== undefined) encodeType(this.set, this.abi, ioctl.arg.type, o.in, probe);
-      const length = argLength(this.set, this.abi, ioctl, probe) + (o.extra ?? 0);
+      if (o.in !== undefined) encodeType(set, this.abi, ioctl.arg.type, o.in, probe);
+      const length = argLength(set, this.abi, ioctl, probe) + (o.extra ?? 0);
       const before = probe.slice(0, length);
       const after = before.slice();
-      if (o.out) encodeType(this.set, this.abi, ioctl.arg.type, o.out, after);
+      if (o.out) encodeType(set, this.abi, ioctl.arg.type, o.out, after);
       arg = this.addr(length);
       const region: Region = { role: 'arg', addr: arg, length, dir: ioctl.arg.dir, before, after };
       if (o.undef) region.undef = bitmap(length, o.undef);

@@ -3,6 +3,7 @@
 import { benchCheck } from './check.js';
 import { benchSchemas } from './schemas.js';
 import { benchRecord } from './record.js';
+import { benchReplay } from './replay.js';
 import { benchRun } from './run.js';
 import { benchTraces } from './traces.js';
 import { benchVmx } from './vmx.js';
@@ -15,6 +16,7 @@ const suites: [string, () => Promise<BenchRow[]>][] = [
   ['vmx', benchVmx],
   ['run', benchRun],
   ['record', benchRecord],
+  ['replay', benchReplay],
 ];
 
 const only = process.argv.slice(2);

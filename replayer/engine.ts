@@ -16,6 +16,7 @@ import { AddressMap } from './address-map.js';
 import { diffBytes, type FieldDiff } from './compare.js';
 import type { Divergence, ReplaySummary } from './divergence.js';
 import { guestContext } from './guest-context.js';
+import { DRIVER_ABI, driverRequest, fromDriverAbi, toDriverAbi } from './abi-bridge.js';
 
 export interface ReplayOptions {
   /** Stop before this seq and report the vCPU state there. */
@@ -31,6 +32,44 @@ interface Slot {
 }
 
 const key = (pid: number, fd: number) => `${pid}:${fd}`;
+
+/** A buffer the replay gave one region of a call; `driverLength` where the driver's layout is longer. */
+interface Buffer {
+  planned: PlannedRegion;
+  recorded?: Region;
+  at: number;
+  length: number;
+  driverLength?: number;
+}
+
+/**
+ * Outputs that report the host, not the driver's model of the guest: a difference there is a host
+ * difference (the monitor's later inputs carry the recorded value), not a divergence. By request
+ * (`NAME` or `NAME@kind`), the output fields concerned and why.
+ */
+const HOST_STATE: { request: string; field: RegExp; msr?: number; source: string }[] = [
+  { request: 'KVM_GET_MSRS@system', field: /^out\.entries\[\d+\]\.data$/, source: 'feature MSRs of the host CPU (KVM_GET_MSRS on /dev/kvm)' },
+  { request: 'KVM_GET_TSC_KHZ', field: /^ret$/, source: 'the host\'s TSC frequency' },
+  { request: 'KVM_GET_CLOCK', field: /^out\.(clock|flags|realtime|host_tsc)$/, source: 'kvmclock, which counts the host\'s time' },
+  { request: 'KVM_GET_PIT2', field: /^out\.channels\[\d\]\.count_load_time$/, source: 'the PIT\'s count_load_time, a host ktime' },
+  { request: 'KVM_GET_MSRS', field: /^out\.entries\[\d+\]\.data$/, msr: 0x10, source: 'the TSC, which KVM synchronises to the host\'s' },
+  // Bytes 28-31 of the legacy area (MXCSR_MASK) and 464-511 (software-reserved) describe the host FPU.
+  { request: 'KVM_GET_XSAVE2', field: /^out\.region\[(7|11[6-9]|12[0-7])\]$/, source: 'MXCSR_MASK and the XSAVE features of the host CPU' },
+  { request: 'KVM_GET_XSAVE', field: /^out\.region\[(7|11[6-9]|12[0-7])\]$/, source: 'MXCSR_MASK and the XSAVE features of the host CPU' },
+];
+
+/**
+ * Optional hooks of a replay driver that models the host's clock (the emulated core's in-kernel
+ * PIT, TSC and kvmclock): it is told the recorded host time of each call, and can say what its
+ * in-kernel devices did during a run that diverged.
+ */
+interface HostClocked {
+  /** The recorded call ran from host time `start` to `end` (nanoseconds since the trace began). */
+  setHostTime(start: bigint, end: bigint): void;
+  explainRun(fd: number): string | undefined;
+}
+
+const hostClocked = (d: Driver): d is Driver & HostClocked => typeof (d as Partial<HostClocked>).setHostTime === 'function';
 
 export class Replay {
   private readonly graph: ObjectGraph;
@@ -159,7 +198,7 @@ export class Replay {
       deviceType: object.deviceType,
       slotSize: (slot) => (object.kind === 'vm' ? object : object.parent)?.slots.get(slot)?.memorySize,
     });
-    const buffers = new Map<string, { planned: PlannedRegion; recorded?: Region; at: number; length: number }>();
+    const buffers = new Map<string, Buffer>();
     for (const planned of plan) {
       const recorded = event.regions.find((r) => r.role === planned.role);
       const length = recorded?.length ?? planned.length;
@@ -170,8 +209,14 @@ export class Replay {
       const argBuf = buffers.get('arg');
       let arg: number | bigint = event.arg;
       if (argBuf) {
-        const bytes = new Uint8Array(argBuf.length);
-        if (argBuf.recorded?.before) bytes.set(argBuf.recorded.before.subarray(0, argBuf.length));
+        const recorded = new Uint8Array(argBuf.length);
+        if (argBuf.recorded?.before) recorded.set(argBuf.recorded.before.subarray(0, argBuf.length));
+        const bytes = toDriverAbi(set, schema, recorded, this.abi);
+        if (bytes.length !== argBuf.length) {
+          memory.free(argBuf.at);
+          argBuf.at = memory.alloc(bytes.length, 8);
+          argBuf.driverLength = bytes.length;
+        }
         this.moveUserPointers(set, schema, bytes, buffers);
         memory.write(argBuf.at, bytes);
         arg = argBuf.at;
@@ -182,7 +227,8 @@ export class Replay {
       if (schema.run) this.feedRunPage(event);
       if (set.protocol?.setCpuid?.includes(schema.name)) this.cpuidSet.add(object);
       if (set.protocol?.hostTimers?.includes(schema.name)) this.hostTimers = true;
-      const result = this.driver.ioctl(rfd, event.request, arg);
+      if (hostClocked(this.driver) && event.t !== undefined) this.driver.setHostTime(BigInt(event.t), BigInt(event.t + (event.dt ?? 0)));
+      const result = this.driver.ioctl(rfd, driverRequest(schema, event.request, this.abi), arg);
       this.replayed++;
       this.compareResult(event, object, schema, result);
       for (const b of buffers.values()) this.compareRegion(event, object, set, schema, b);
@@ -195,13 +241,13 @@ export class Replay {
     }
   }
 
-  /** Embedded pointers get the addresses of the replay's buffers; guest memory its replay place. */
+  /** Embedded pointers (in the driver's layout) get the addresses of the replay's buffers; guest memory its replay place. */
   private moveUserPointers(set: SchemaSet, schema: IoctlSchema, bytes: Uint8Array, buffers: Map<string, { at: number }>): void {
     const arg = schema.arg;
     if (arg.kind !== 'pointer' || arg.type.kind !== 'struct') return;
     const struct = arg.type.name;
     const put = (path: string, value: number) => {
-      const loc = fieldLocation(set, this.abi, struct, path);
+      const loc = fieldLocation(set, DRIVER_ABI, struct, path);
       if (!loc || loc.offset + loc.size > bytes.length) return;
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       if (loc.size === 8) view.setBigUint64(loc.offset, BigInt(value), true);
@@ -209,18 +255,18 @@ export class Replay {
     };
     for (const [role, b] of buffers) if (role !== 'arg') put(role, b.at);
     if (set.protocol?.setMemorySlot?.includes(schema.name)) {
-      const ua = Number(readField(set, this.abi, struct, 'userspace_addr', bytes) ?? 0n);
-      const size = Number(readField(set, this.abi, struct, 'memory_size', bytes) ?? 0n);
-      const slot = Number(readField(set, this.abi, struct, 'slot', bytes) ?? 0n);
+      const ua = Number(readField(set, DRIVER_ABI, struct, 'userspace_addr', bytes) ?? 0n);
+      const size = Number(readField(set, DRIVER_ABI, struct, 'memory_size', bytes) ?? 0n);
+      const slot = Number(readField(set, DRIVER_ABI, struct, 'slot', bytes) ?? 0n);
       const at = this.placeGuestMemory(ua, size);
       if (at === undefined) return;
       put('userspace_addr', at);
-      if (size > 0) this.slots.set(slot, { gpa: readField(set, this.abi, struct, 'guest_phys_addr', bytes) ?? 0n, size: BigInt(size), replay: at });
+      if (size > 0) this.slots.set(slot, { gpa: readField(set, DRIVER_ABI, struct, 'guest_phys_addr', bytes) ?? 0n, size: BigInt(size), replay: at });
       else this.slots.delete(slot);
     }
     // Families that take guest RAM in blocks: a block is placed at registration, mappings point into it.
     const facts = DRIVER_MEMORY[set.family];
-    const field = (name: string) => Number(readField(set, this.abi, struct, name, bytes) ?? 0n);
+    const field = (name: string) => Number(readField(set, DRIVER_ABI, struct, name, bytes) ?? 0n);
     const block = facts?.ramBlocks[schema.name];
     if (block) {
       const at = this.placeGuestMemory(field(block.addr), field(block.size));
@@ -231,12 +277,18 @@ export class Replay {
     if (mapping && mapped !== undefined) put(mapping.addr, mapped);
   }
 
+  /** What the driver left in a buffer, in the recording's layout. */
+  private readBack(set: SchemaSet, schema: IoctlSchema, b: Buffer): Uint8Array {
+    const bytes = this.driver.memory.read(b.at, b.driverLength ?? b.length);
+    return b.planned.role === 'arg' ? fromDriverAbi(set, schema, bytes, this.abi, b.recorded?.before ?? new Uint8Array(b.length)) : bytes;
+  }
+
   /** A run page and data page the driver mapped itself: the recorded addresses and the replay's are the same memory. */
-  private mapDriverPages(set: SchemaSet, schema: IoctlSchema, argBuf: { at: number; length: number; recorded?: Region } | undefined): void {
+  private mapDriverPages(set: SchemaSet, schema: IoctlSchema, argBuf: Buffer | undefined): void {
     const facts = DRIVER_MEMORY[set.family]!;
     const recorded = argBuf?.recorded?.after;
     if (!argBuf || !recorded || schema.arg.kind !== 'pointer' || schema.arg.type.kind !== 'struct') return;
-    const replayed = this.driver.memory.read(argBuf.at, argBuf.length);
+    const replayed = this.readBack(set, schema, argBuf);
     for (const field of [facts.runPage.field, facts.runPage.dataField]) {
       const from = readField(set, this.abi, schema.arg.type.name, field, recorded);
       const to = readField(set, this.abi, schema.arg.type.name, field, replayed);
@@ -263,7 +315,7 @@ export class Replay {
     this.report(event, object, schema, diffs);
   }
 
-  private bindCreated(event: IoctlEvent, schema: IoctlSchema, ret: number, argBuf: { at: number; length: number; recorded?: Region } | undefined): void {
+  private bindCreated(event: IoctlEvent, schema: IoctlSchema, ret: number, argBuf: Buffer | undefined): void {
     const returns = schema.returns;
     if (returns.kind !== 'fd') return;
     if (!returns.field) {
@@ -274,15 +326,15 @@ export class Replay {
     const after = argBuf?.recorded?.after;
     if (!set || !argBuf || !after || schema.arg.kind !== 'pointer' || schema.arg.type.kind !== 'struct') return;
     const recorded = readField(set, this.abi, schema.arg.type.name, returns.field, after);
-    const replayed = readField(set, this.abi, schema.arg.type.name, returns.field, this.driver.memory.read(argBuf.at, argBuf.length));
+    const replayed = readField(set, this.abi, schema.arg.type.name, returns.field, this.readBack(set, schema, argBuf));
     if (recorded !== undefined && replayed !== undefined) this.fds.set(key(event.pid, Number(recorded)), Number(replayed));
   }
 
   /** Output bytes of one region: the bytes declared out, less pointers and returned fds. */
-  private compareRegion(event: IoctlEvent, object: TraceObject, set: SchemaSet, schema: IoctlSchema, b: { planned: PlannedRegion; recorded?: Region; at: number; length: number }): void {
+  private compareRegion(event: IoctlEvent, object: TraceObject, set: SchemaSet, schema: IoctlSchema, b: Buffer): void {
     const after = b.recorded?.after;
     if (!after) return;
-    const replayed = this.driver.memory.read(b.at, b.length);
+    const replayed = this.readBack(set, schema, b);
     const dirs = b.planned.role === 'arg' ? argByteDirections(set, this.abi, schema, b.length) : undefined;
     const skip = new Set<number>();
     const arg = schema.arg;
@@ -334,8 +386,33 @@ export class Replay {
     this.report(event, object, schema, diffs, true);
   }
 
+  /** The HOST_STATE rule a differing output falls under, if any. */
+  private hostState(event: IoctlEvent, object: TraceObject, schema: IoctlSchema, diff: FieldDiff): string | undefined {
+    for (const h of HOST_STATE) {
+      if (h.request !== schema.name && h.request !== `${schema.name}@${object.kind}`) continue;
+      if (!h.field.test(diff.field)) continue;
+      if (h.msr !== undefined) {
+        const i = /\[(\d+)\]/.exec(diff.field)?.[1];
+        const after = event.regions.find((r) => r.role === 'arg')?.after;
+        const arg = schema.arg;
+        if (i === undefined || !after || !object.set || arg.kind !== 'pointer' || arg.type.kind !== 'struct') continue;
+        if (Number(readField(object.set, this.abi, arg.type.name, `entries[${i}].index`, after) ?? -1n) !== h.msr) continue;
+      }
+      return h.source;
+    }
+    return undefined;
+  }
+
   private report(event: IoctlEvent, object: TraceObject, schema: IoctlSchema, diffs: FieldDiff[], run = false): void {
     if (diffs.length === 0) return;
+    const host = diffs.map((d) => this.hostState(event, object, schema, d));
+    const firstHost = host.findIndex((h) => h !== undefined);
+    if (firstHost >= 0) {
+      const d = diffs[firstHost];
+      this.hostDifferences.push({ seq: event.seq, name: schema.name, object: object.path, what: d.field, recorded: d.recorded, replayed: d.replayed, source: host[firstHost] });
+      diffs = diffs.filter((_, i) => host[i] === undefined);
+      if (diffs.length === 0) return;
+    }
     const first = diffs[0];
     const d: Divergence = { seq: event.seq, name: schema.name, object: object.path, what: first.field, recorded: first.recorded, replayed: first.replayed };
     const queries = object.set?.protocol?.hostQueries ?? [];
@@ -344,12 +421,14 @@ export class Replay {
       this.hostDifferences.push({ ...d, source: 'a question about the host, which the replay driver answers for itself' });
       return;
     }
-    const source = run ? this.nondeterminism(object) : undefined;
+    const source = run ? this.nondeterminism(object, this.fds.get(key(event.pid, event.fd))) : undefined;
     this.diverge(source ? { ...d, source } : d);
   }
 
   /** What the trace cannot pin that a run's outcome may depend on. */
-  private nondeterminism(vcpu: TraceObject): string | undefined {
+  private nondeterminism(vcpu: TraceObject, rfd: number | undefined): string | undefined {
+    const explained = this.hostTimers && rfd !== undefined && hostClocked(this.driver) ? this.driver.explainRun(rfd) : undefined;
+    if (explained) return explained;
     if (this.hostTimers) return 'the in-kernel irqchip and PIT (KVM_CREATE_IRQCHIP / KVM_CREATE_PIT2) deliver interrupts on the host\'s clock, which the trace does not pin';
     if (!this.cpuidSet.has(vcpu)) return 'host CPUID: the monitor never gave this vCPU a CPUID table (KVM_SET_CPUID2), so CPUID answered what the host has';
     return undefined;
@@ -367,7 +446,7 @@ export class Replay {
   addGuestContext(d: Divergence, object: TraceObject | undefined): void {
     const vcpu = object?.kind === 'vcpu' && this.vcpuFds.has(object) ? object : [...this.vcpuFds.keys()][0];
     if (!vcpu) return;
-    d.guest = guestContext(this.driver, this.abi, this.vcpuFds.get(vcpu)!, vcpu.path, (gpa, n) => this.readPhys(gpa, n));
+    d.guest = guestContext(this.driver, DRIVER_ABI, this.vcpuFds.get(vcpu)!, vcpu.path, (gpa, n) => this.readPhys(gpa, n));
     if (d.source === undefined && d.guest.instruction && /^rdtscp?\b|^rdrand\b|^rdseed\b/.test(d.guest.instruction)) {
       d.source = `the guest's ${d.guest.instruction.split(' ')[0]} reads something the trace cannot pin (time or randomness)`;
     }
@@ -377,7 +456,7 @@ export class Replay {
   vcpuState(): Record<string, string> {
     const [vcpu] = this.vcpuFds.keys();
     if (!vcpu) return {};
-    const g = guestContext(this.driver, this.abi, this.vcpuFds.get(vcpu)!, vcpu.path, (gpa, n) => this.readPhys(gpa, n));
+    const g = guestContext(this.driver, DRIVER_ABI, this.vcpuFds.get(vcpu)!, vcpu.path, (gpa, n) => this.readPhys(gpa, n));
     return { vcpu: g.vcpu, mode: g.mode, rip: g.rip, instruction: g.instruction ?? '?' };
   }
 

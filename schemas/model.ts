@@ -149,6 +149,8 @@ export interface IoctlSchema {
   returns: ReturnSpec;
   /** The capability that gates it (`KVM_CAP_...`), checked with CHECK_EXTENSION. */
   capability?: string;
+  /** The driver API version it needs (HAXM: NOTIFY_QEMU_VERSION needs API 2). */
+  sinceVersion?: number;
   /** For multiplexed ioctls: the sub-table that gives the real payload. */
   multiplex?: string;
   /** True for the ioctls that run a vCPU and fill the shared exit page. */
@@ -245,6 +247,10 @@ export interface SchemaSet {
 export interface Protocol {
   /** Asked first, before anything else (KVM_GET_API_VERSION). */
   version?: string;
+  /** Where the version request writes the oldest API it still serves and its own (HAXM's window). */
+  versionFields?: { compat: string; current: string };
+  /** Where the monitor states the API versions it speaks (HAXM: NOTIFY_QEMU_VERSION's cur and least). */
+  monitorVersion?: { request: string; current: string; least: string };
   /** Answers whether a capability is there (KVM_CHECK_EXTENSION): argument the cap, > 0 yes. */
   checkExtension?: string;
   /**

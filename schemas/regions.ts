@@ -63,11 +63,24 @@ function asNumber(v: Decoded | bigint | undefined): number | undefined {
   return undefined;
 }
 
-/** The length of the argument region: the encoded size or the type's, its tail, or a length field. */
+/**
+ * The sub-table entry that gives the argument itself another struct (MSHV_CREATE_PARTITION's v2,
+ * chosen by a pt_flags bit), when the request's sub-table sizes no pointer.
+ */
+export function argVariant(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, argBytes: Uint8Array | undefined): SubtableEntry | undefined {
+  const arg = ioctl.arg;
+  if (!ioctl.multiplex || !argBytes || arg.kind !== 'pointer') return undefined;
+  if (arg.pointers?.some((p) => p.size.kind === 'subtable' && p.size.table === ioctl.multiplex)) return undefined;
+  const table = set.subtables[ioctl.multiplex];
+  return table && resolveSubtable(table, decodeType(set, abi, arg.type, argBytes) as Fields, {});
+}
+
+/** The length of the argument region: the encoded size or the type's, its variant, its tail, or a length field. */
 export function argLength(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, argBytes: Uint8Array | undefined): number {
   const arg = ioctl.arg;
   if (arg.kind !== 'pointer') return 0;
-  const base = typeSize(set, abi, arg.type) || ioctl.sizes[abi] || 0;
+  const variant = argVariant(set, abi, ioctl, argBytes);
+  const base = Math.max(typeSize(set, abi, arg.type) || ioctl.sizes[abi] || 0, variant?.size ?? 0);
   if (!argBytes || arg.type.kind !== 'struct') return base;
   if (arg.lengthField) {
     const n = asNumber(readField(set, abi, arg.type.name, arg.lengthField, argBytes));

@@ -61,3 +61,28 @@ describe('protocol on HAXM', () => {
     expect(messages(haxm(flag))).toEqual([]);
   });
 });
+
+describe('protocol: HAXM version negotiation', () => {
+  function session(driver: { compat_version: number; cur_version: number }, monitor: { cur_version: number; least_version: number }): KvmTrace {
+    const t = new KvmTrace({ schemaSets: ['haxm-linux'] }, 4242, 'haxm-linux');
+    t.open('/dev/HAX', 3).call(3, 'HAX_IOCTL_VERSION', { out: driver });
+    t.call(3, 'HAX_IOCTL_CAPABILITY', { out: { wstatus: 1, winfo: 0x7f } });
+    t.call(3, 'HAX_IOCTL_CREATE_VM');
+    t.open('/dev/hax_vm/vm00', 4).call(4, 'HAX_VM_IOCTL_NOTIFY_QEMU_VERSION', { in: monitor });
+    return t;
+  }
+
+  it('accepts a monitor inside the driver\'s window', () => {
+    expect(messages(session({ compat_version: 1, cur_version: 4 }, { cur_version: 4, least_version: 1 }))).toEqual([]);
+  });
+
+  it('reports a request newer than the driver\'s API and a monitor outside its window', () => {
+    expect(messages(session({ compat_version: 1, cur_version: 1 }, { cur_version: 4, least_version: 2 }))).toEqual([
+      'HAX_VM_IOCTL_NOTIFY_QEMU_VERSION needs API 2, but the driver serves at most 1 (HAX_IOCTL_VERSION said 1..1 at seq 1)',
+      'the monitor needs at least API 2, newer than the driver\'s (HAX_IOCTL_VERSION said 1..1 at seq 1)',
+    ]);
+    expect(messages(session({ compat_version: 3, cur_version: 4 }, { cur_version: 2, least_version: 1 }))).toEqual([
+      'the monitor speaks API 2, older than the oldest the driver serves (HAX_IOCTL_VERSION said 3..4 at seq 1)',
+    ]);
+  });
+});

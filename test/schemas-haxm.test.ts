@@ -125,6 +125,8 @@ describe('HAXM semantics', () => {
   it('names its protocol requests; capabilities are flags HAX_IOCTL_CAPABILITY writes to winfo', () => {
     expect(set('haxm-linux').protocol).toEqual({
       version: 'HAX_IOCTL_VERSION',
+      versionFields: { compat: 'compat_version', current: 'cur_version' },
+      monitorVersion: { request: 'HAX_VM_IOCTL_NOTIFY_QEMU_VERSION', current: 'cur_version', least: 'least_version' },
       capabilityFlags: { request: 'HAX_IOCTL_CAPABILITY', field: 'winfo' },
       setRegisters: ['HAX_VCPU_SET_REGS'],
       hostQueries: ['HAX_IOCTL_VERSION', 'HAX_IOCTL_CAPABILITY'],

@@ -15,6 +15,8 @@ interface ProcessFacts {
   capabilities: Set<number>;
   /** Capability flags a capability request reported (HAXM's winfo). */
   flags: bigint;
+  /** The API window the driver reported: the oldest version it serves and its own, and where. */
+  driverVersion?: { compat: number; current: number; seq: number };
 }
 
 /** Made fresh for each check: it remembers what each process and vCPU has done so far. */
@@ -27,6 +29,38 @@ export class ProtocolRule implements Rule {
     let p = this.processes.get(pid);
     if (!p) this.processes.set(pid, (p = { versionAsked: false, capabilities: new Set(), flags: 0n }));
     return p;
+  }
+
+  /** The version window: requests newer than the driver's API, a monitor outside the driver's window. */
+  private versions(facts: IoctlFacts, pf: ProcessFacts, emit: Emit): void {
+    const { schema, set, event } = facts;
+    const proto = set?.protocol;
+    if (!schema || !set || !proto) return;
+    const field = (name: string, side: 'before' | 'after') => {
+      const bytes = facts.region('arg')?.[side];
+      const arg = schema.arg;
+      if (!bytes || arg.kind !== 'pointer' || arg.type.kind !== 'struct') return undefined;
+      const v = readField(set, facts.abi, arg.type.name, name, bytes);
+      return v === undefined ? undefined : Number(v);
+    };
+    if (schema.name === proto.version && proto.versionFields && event.ret >= 0) {
+      const compat = field(proto.versionFields.compat, 'after');
+      const current = field(proto.versionFields.current, 'after');
+      if (compat !== undefined && current !== undefined) pf.driverVersion = { compat, current, seq: event.seq };
+    }
+    const driver = pf.driverVersion;
+    if (!driver) return;
+    const said = `${proto.version} said ${driver.compat}..${driver.current} at seq ${driver.seq}`;
+    if (schema.sinceVersion !== undefined && schema.sinceVersion > driver.current) {
+      emit({ rule: 'protocol', severity: 'error', message: `${schema.name} needs API ${schema.sinceVersion}, but the driver serves at most ${driver.current} (${said})` });
+    }
+    const mine = proto.monitorVersion;
+    if (mine && schema.name === mine.request) {
+      const current = field(mine.current, 'before');
+      const least = field(mine.least, 'before');
+      if (current !== undefined && current < driver.compat) emit({ rule: 'protocol', severity: 'error', field: mine.current, message: `the monitor speaks API ${current}, older than the oldest the driver serves (${said})` });
+      if (least !== undefined && least > driver.current) emit({ rule: 'protocol', severity: 'error', field: mine.least, message: `the monitor needs at least API ${least}, newer than the driver's (${said})` });
+    }
   }
 
   /** The flags a capability request wrote into its argument. */
@@ -61,6 +95,7 @@ export class ProtocolRule implements Rule {
       emit({ rule: 'protocol', severity: 'warning', message: `${schema.name} before ${proto.version}: the monitor never checked the API version it talks to` });
     }
 
+    this.versions(facts, pf, emit);
     if (schema.name === proto.checkExtension && event.ret > 0) pf.capabilities.add(Number(event.arg));
     const flags = proto.capabilityFlags;
     if (flags && schema.name === flags.request && event.ret >= 0) pf.flags |= this.reportedFlags(facts, flags.field);

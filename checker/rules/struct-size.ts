@@ -3,6 +3,7 @@
 
 import { typeName } from '../../schemas/describe.js';
 import { typeSize } from '../../schemas/codec.js';
+import { argVariant } from '../../schemas/regions.js';
 import { once, bitRuns, rangeText, type Rule } from '../rule.js';
 
 export const structSize: Rule = {
@@ -13,6 +14,10 @@ export const structSize: Rule = {
     const real = typeSize(set, state.abi, schema.arg.type);
     if (encoded !== undefined && real > 0 && encoded !== real && once(state, `struct-size:${schema.name}`)) {
       emit({ rule: 'struct-size', severity: 'note', interface: true, message: `${schema.name} encodes size ${encoded}, but the driver reads a ${typeName(schema.arg.type)} of ${real} bytes` });
+    }
+    const variant = argVariant(set, state.abi, schema, facts.region('arg')?.before);
+    if (encoded !== undefined && variant && variant.size > encoded && once(state, `struct-size:${schema.name}:${variant.name}`)) {
+      emit({ rule: 'struct-size', severity: 'note', interface: true, message: `${variant.name}: the driver reads ${variant.size} bytes${variant.type ? ` (${typeName(variant.type)})` : ''} through a number that encodes ${encoded}` });
     }
     if (!state.header.exact) return;
     for (const planned of facts.plan) {

@@ -72,6 +72,7 @@ export interface FamilySemantic {
   arg?: SemanticArg;
   returns?: ReturnSpec;
   capability?: string;
+  sinceVersion?: number;
   /** The sub-table (in the semantics' `subtables`) that gives the real payload. */
   multiplex?: string;
   run?: boolean;
@@ -291,6 +292,7 @@ export function generateFamilySet(spec: FamilySetSpec): Generated {
     };
     if (spec.numbering === 'windows') schema.buffers = windowsBuffers(arg, sizes);
     if (s.capability) schema.capability = s.capability;
+    if (s.sinceVersion !== undefined) schema.sinceVersion = s.sinceVersion;
     if (s.multiplex) schema.multiplex = s.multiplex;
     if (s.run) schema.run = true;
     if (notes.length > 0) schema.notes = notes;
@@ -358,7 +360,8 @@ function protocolFor(p: Protocol | undefined, names: Set<string>): Protocol | un
   for (const [key, value] of Object.entries(p) as [keyof Protocol, Protocol[keyof Protocol]][]) {
     if (typeof value === 'string') { if (names.has(value)) (out as Record<string, unknown>)[key] = value; }
     else if (Array.isArray(value)) { const kept = value.filter((n) => names.has(n)); if (kept.length > 0) (out as Record<string, unknown>)[key] = kept; }
-    else if (value && names.has(value.request)) (out as Record<string, unknown>)[key] = value;
+    // An object names its request, or (versionFields) belongs to the version request.
+    else if (value && names.has('request' in value ? value.request : (p.version ?? ''))) (out as Record<string, unknown>)[key] = value;
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }

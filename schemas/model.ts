@@ -240,7 +240,19 @@ export interface SchemaSet {
   /** Device types by the name objects and sub-tables use (`vfio`), with their values. */
   deviceTypes?: Record<string, number>;
   runPage?: RunPage;
+  mappings?: MappedPage[];
   protocol?: Protocol;
+}
+
+/** A page of an object's fd the monitor maps (kvm_run at 0, the coalesced MMIO ring after it). */
+export interface MappedPage {
+  object: string;
+  /** Where in the fd's mapping, in pages. */
+  pageOffset: number;
+  type: string;
+  /** A flexible array of the page and how many elements fit. */
+  tail?: { field: string; count: number };
+  notes?: string;
 }
 
 /** The requests a family's protocol is built on, for the object graph and the checker. */

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type {
-  Abi, ArgSpec, Direction, IocDir, IoctlSchema, Layout, PointerRule, Protocol, ReturnSpec, SchemaSet, SizeRule,
+  Abi, ArgSpec, Direction, IocDir, IoctlSchema, Layout, MappedPage, PointerRule, Protocol, ReturnSpec, SchemaSet, SizeRule,
   Subtable, SubtableEntry, TypeRef,
 } from '../model.js';
 import { dataPath } from '../paths.js';
@@ -64,6 +64,9 @@ interface Semantics {
   subtables: Record<string, { keyFields: string[]; entries: SemanticEntry[] }>;
   runPage: { type: string; reasonField: string; members: Record<string, string> };
   protocol: Protocol;
+  /** Macros the uapi headers expect the kernel to define (PAGE_SIZE), for the constants built on them. */
+  defines: Record<string, number>;
+  mappings: { object: string; pageOffset: number | string; type: string; tail?: { field: string; count: string }; notes?: string }[];
   constantPrefixes: string[];
 }
 
@@ -132,7 +135,7 @@ export function loadSemantics(): Semantics {
 }
 
 function structNamesIn(sem: Semantics, requests: RequestMacro[]): string[] {
-  const names = new Set<string>([sem.runPage.type]);
+  const names = new Set<string>([sem.runPage.type, ...sem.mappings.map((m) => m.type)]);
   for (const r of requests) {
     const t = r.typeText && typeOf(r.typeText);
     if (t && t.kind === 'struct') names.add(t.name);
@@ -163,13 +166,13 @@ interface Measured {
   byArch: Map<string, Measurement>;
 }
 
-function measureAll(requests: RequestMacro[], constants: string[], structs: string[]): Measured {
+function measureAll(targets: Target[], requests: RequestMacro[], constants: string[], structs: string[]): Measured {
   const probes: Probe[] = [
     ...requests.map((r) => ({ name: `R_${r.name}`, expr: r.name })),
     ...constants.map((c) => ({ name: `C_${c}`, expr: c })),
   ];
   const byAbi = new Map<Abi, Measurement>();
-  for (const target of X86_TARGETS) byAbi.set(target.abi, measure(target, [HEADER], probes, structs));
+  for (const target of targets) byAbi.set(target.abi, measure(target, [HEADER], probes, structs));
   const lp64 = byAbi.get('lp64')!;
   const missing = probes.filter((p) => !lp64.values.has(p.name));
   const missingStructs = structs.filter((s) => !lp64.types.has(s));
@@ -194,7 +197,8 @@ export function generateKvm(): SchemaSet {
   const enumPass = measure(X86_TARGETS[0], [HEADER], [], []);
   const constants = constantNames(sem, macros, enumNamesOf(enumPass), requestNames);
   const structs = structNamesIn(sem, requests);
-  const measured = measureAll(requests, constants, structs);
+  const defines = Object.entries(sem.defines).map(([k, v]) => `-D${k}=${v}`);
+  const measured = measureAll(X86_TARGETS.map((t) => ({ ...t, flags: [...t.flags, ...defines] })), requests, constants, structs);
 
   const constantValues: Record<string, number> = {};
   const constantArch: Record<string, string> = {};
@@ -248,8 +252,21 @@ export function generateKvm(): SchemaSet {
     constants: sortKeys(constantValues),
     deviceTypes: Object.fromEntries(Object.entries(constantValues).filter(([n]) => n.startsWith('KVM_DEV_TYPE_') && n !== 'KVM_DEV_TYPE_MAX').map(([n, v]) => [deviceName(n), v])),
     runPage: { type: sem.runPage.type, reasonField: sem.runPage.reasonField, exits },
+    mappings: sem.mappings.map((m) => mappedPage(m, constantValues)),
     protocol: sem.protocol,
   };
+}
+
+function mappedPage(m: Semantics['mappings'][number], constants: Record<string, number>): MappedPage {
+  const value = (v: number | string) => {
+    if (typeof v === 'number') return v;
+    if (constants[v] === undefined) throw new Error(`mapping of ${m.type}: no header defines ${v}`);
+    return constants[v];
+  };
+  const out: MappedPage = { object: m.object, pageOffset: value(m.pageOffset), type: m.type };
+  if (m.tail) out.tail = { field: m.tail.field, count: value(m.tail.count) };
+  if (m.notes) out.notes = m.notes;
+  return out;
 }
 
 function enumNamesOf(m: Measurement): string[] {

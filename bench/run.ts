@@ -2,34 +2,17 @@
 // per second on a port I/O loop, guest instructions per second on a 64-bit compute loop, both
 // through the KVM ABI (test/guests/io-loop.asm and long64-compute.asm, assembled with nasm).
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { packageRoot } from '../schemas/paths.js';
 import type { Driver } from '../vmx/driver.js';
 import { HostDriver, kvmUnavailable } from '../vmx/host/driver.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
 import { runGuest } from '../vmx/monitor/monitor.js';
+import { assembleGuest } from './guests.js';
 import { rate, timeIt, type BenchRow } from './row.js';
 
 const IO_EXITS = 50_000;
 const COMPUTE_ITERATIONS = 500_000;
 /** long64-compute.asm: 10 instructions an iteration. */
 const INSTRUCTIONS_PER_ITERATION = 10;
-
-function assemble(name: string): Uint8Array | undefined {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ioctlgrind-bench-run-'));
-  try {
-    const out = path.join(tmp, `${name}.bin`);
-    execFileSync('nasm', ['-f', 'bin', '-o', out, path.join(packageRoot(), 'test', 'guests', `${name}.asm`)], { stdio: 'ignore' });
-    return new Uint8Array(readFileSync(out));
-  } catch {
-    return undefined;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
 
 interface Measured {
   exitsPerSecond: number;
@@ -48,8 +31,8 @@ function measure(open: () => Driver, io: Uint8Array, compute: Uint8Array): Measu
 }
 
 export async function benchRun(): Promise<BenchRow[]> {
-  const io = assemble('io-loop');
-  const compute = assemble('long64-compute');
+  const io = assembleGuest('io-loop');
+  const compute = assembleGuest('long64-compute');
   if (!io || !compute) return [{ bench: 'run', what: 'guests (nasm is needed to assemble them)', value: 'skipped', unit: '' }];
   const emulated = measure(() => new EmulatedKvm(), io, compute);
   const why = kvmUnavailable();

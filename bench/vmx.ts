@@ -3,44 +3,15 @@
 // bounded by), and exits per second on a port I/O loop. The guests are test/guests/*.asm,
 // assembled with nasm; without nasm the rows say so.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Decoder, DecoderOptions, Instruction } from 'iced-x86';
 import { ExitReason, Machine, runConventionGuest, setupConventionGuest, Vcpu } from '../vmx/index.js';
+import { assembleGuest } from './guests.js';
 import type { BenchRow } from './row.js';
 import { rate, timeIt } from './row.js';
 
 const COMPUTE_ITERATIONS = 2_000_000n;
 const IO_ITERATIONS = 200_000n;
 
-/** test/guests, found from this file whether it runs from the sources or from dist/. */
-function guestDir(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let k = 0; k < 4; k++) {
-    const candidate = path.join(dir, 'test', 'guests');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  return undefined;
-}
-
-function assemble(name: string): Uint8Array | undefined {
-  const dir = guestDir();
-  if (dir === undefined) return undefined;
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ioctlgrind-bench-'));
-  try {
-    const out = path.join(tmp, `${name}.bin`);
-    execFileSync('nasm', ['-f', 'bin', '-o', out, path.join(dir, `${name}.asm`)], { stdio: 'ignore' });
-    return new Uint8Array(readFileSync(out));
-  } catch {
-    return undefined;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
 
 /** A long64 vCPU with the guest loaded and RDI (the guests' iteration count) set. */
 function boot(image: Uint8Array, iterations: bigint): Vcpu {
@@ -73,8 +44,8 @@ function icedDecodeRate(image: Uint8Array): number {
 }
 
 export async function benchVmx(): Promise<BenchRow[]> {
-  const compute = assemble('long64-compute');
-  const io = assemble('io-loop');
+  const compute = assembleGuest('long64-compute');
+  const io = assembleGuest('io-loop');
   if (compute === undefined || io === undefined) {
     return [{ bench: 'vmx', what: 'emulated core', value: 'skipped', unit: 'nasm or test/guests not found' }];
   }

@@ -7,12 +7,11 @@
 // read and wrote, from its access log. Families whose driver maps the run page itself and takes
 // guest RAM in blocks (HAXM) are recorded the same way, through vmx/haxm/protocol.ts's facts.
 
-import { createHash } from 'node:crypto';
 import { arch, hostname, release } from 'node:os';
 import { decodeExit, fieldLocation, readField, typeSize, type Decoded } from '../schemas/codec.js';
 import type { Abi, IoctlSchema, SchemaSet } from '../schemas/model.js';
 import { planRegions, type ObjectFacts } from '../schemas/regions.js';
-import { SchemaRegistry } from '../schemas/registry.js';
+import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { MemoryEvent, Region, TraceEvent, TraceHeader } from '../traces/events.js';
 import { ObjectGraph, type TraceObject } from '../traces/objects.js';
 import { TraceWriter } from '../traces/writer.js';
@@ -73,7 +72,7 @@ export class RecordingDriver implements Driver {
       format: 'ioctlgrind-trace',
       formatVersion: 1,
       tool: 'ioctlgrind 0.1.0',
-      schemaSets: [`${this.set.id}@${createHash('sha256').update(JSON.stringify(this.set)).digest('hex').slice(0, 12)}`],
+      schemaSets: [schemaStamp(this.set)],
       host: { hostname: hostname(), kernel: release(), arch: arch() },
       command: options.command,
       abi: ABI,

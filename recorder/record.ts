@@ -1,12 +1,11 @@
 // `ioctlgrind record`: prepare a private directory for the shim (sequence counter, rule tables),
 // run the target under it, then ingest what it wrote into a trace.
 
-import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Abi, SchemaSet } from '../schemas/model.js';
-import { SchemaRegistry } from '../schemas/registry.js';
+import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { TraceHeader } from '../traces/events.js';
 import { TraceWriter } from '../traces/writer.js';
 import { ingest } from './ingest.js';
@@ -79,7 +78,7 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
       format: 'ioctlgrind-trace',
       formatVersion: 1,
       tool: 'ioctlgrind 0.1.0',
-      schemaSets: [`${set.id}@${createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 12)}`],
+      schemaSets: [schemaStamp(set)],
       host: { hostname: hostname(), kernel: release(), arch: arch() },
       command: options.command,
       abi,

@@ -12,6 +12,7 @@ import { ObjectGraph, type TraceObject } from '../traces/objects.js';
 import { TraceReader, truncationMessage } from '../traces/reader.js';
 import { PAGE_SIZE, type Driver } from '../vmx/driver.js';
 import { DRIVER_MEMORY } from '../vmx/haxm/protocol.js';
+import { errnoName } from '../schemas/errno.js';
 import { AddressMap } from './address-map.js';
 import { diffBytes, type FieldDiff } from './compare.js';
 import type { Divergence, ReplaySummary } from './divergence.js';
@@ -307,11 +308,11 @@ export class Replay {
   }
 
   private compareResult(event: IoctlEvent, object: TraceObject, schema: IoctlSchema, result: { ret: number; errno: number }): void {
-    const base = { seq: event.seq, name: schema.name, object: object.path };
     const recordedFd = schema.returns.kind === 'fd' && !schema.returns.field;
     const diffs: FieldDiff[] = [];
-    if (recordedFd ? (event.ret < 0) !== (result.ret < 0) : event.ret !== result.ret) diffs.push({ field: 'ret', recorded: String(event.ret), replayed: String(result.ret) });
-    if (event.errno !== result.errno) diffs.push({ field: 'errno', recorded: String(event.errno), replayed: String(result.errno) });
+    const show = (ret: number, errno: number) => (ret < 0 ? `${ret} (${errnoName(errno)})` : String(ret));
+    if (recordedFd ? (event.ret < 0) !== (result.ret < 0) : event.ret !== result.ret) diffs.push({ field: 'ret', recorded: show(event.ret, event.errno), replayed: show(result.ret, result.errno) });
+    else if (event.errno !== result.errno) diffs.push({ field: 'errno', recorded: errnoName(event.errno), replayed: errnoName(result.errno) });
     this.report(event, object, schema, diffs);
   }
 

@@ -1,5 +1,6 @@
 // Loads the committed schema sets and answers "what can this request number mean on this object".
 
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { delimiter } from 'node:path';
 import type { Abi, IoctlSchema, Layout, SchemaSet, Subtable, SubtableEntry } from './model.js';
@@ -200,6 +201,11 @@ export class SchemaRegistry {
     for (const set of this.sets) for (const io of set.ioctls) if (set.numbering !== 'windows' && io.encoding.type === type) out.add(set.family);
     return [...out];
   }
+}
+
+/** `id@hash`: which set, and which content of it, a trace was recorded with. */
+export function schemaStamp(set: SchemaSet): string {
+  return `${set.id}@${createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 12)}`;
 }
 
 export function layoutOf(set: SchemaSet, abi: Abi, name: string): Layout | undefined {

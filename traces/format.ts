@@ -1,8 +1,8 @@
 // Readable forms of events: one JSON object per event (the `dump --json` contract) and one
 // strace-like line per event. Both take the context the object graph gave the event.
 
-import { constants } from 'node:os';
 import type { Abi } from '../schemas/model.js';
+import { errnoName } from '../schemas/errno.js';
 import { hex } from '../schemas/ioc.js';
 import type { IoctlEvent, TraceEvent } from './events.js';
 import type { SchemaRegistry } from '../schemas/registry.js';
@@ -108,10 +108,8 @@ function ioctlText(event: IoctlEvent, context: EventContext, abi: Abi, fd: strin
   return line;
 }
 
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
 function result(ret: number, errno: number, created?: TraceObject): string {
-  if (errno !== 0) return ` = -1 ${ERRNO_NAMES.get(errno) ?? `errno ${errno}`}`;
+  if (errno !== 0) return ` = -1 ${errnoName(errno)}`;
   return ` = ${ret}${created ? ` <${created.path}>` : ''}`;
 }
 

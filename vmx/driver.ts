@@ -2,7 +2,6 @@
 // KVM front-end over the emulated core), and the user address space a monitor talks to it through.
 // Monitors written against it run unchanged on both; the in-process recorder wraps it.
 
-import { constants } from 'node:os';
 
 /** What an ioctl gave back: the return value and, when it failed, the errno (else 0). */
 export interface IoctlResult {
@@ -11,7 +10,7 @@ export interface IoctlResult {
 }
 
 /** The errno's name (EINVAL), for one-line messages. */
-export const errnoName = (n: number): string => Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+export { errnoName } from '../schemas/errno.js';
 
 /** A span of user memory the driver read or wrote during one call. */
 export interface UserAccess {

@@ -8,6 +8,12 @@ import { typeSize } from './codec.js';
 
 export const ABI_NAMES: Record<Abi, string> = { lp64: 'x86_64', ilp32: 'i386', llp64: 'Windows x64' };
 
+/** The constant of `prefix` whose value is `value` (KVM_CAP_USER_MEMORY for 3), if one is. */
+export function constantName(set: SchemaSet, prefix: string, value: number): string | undefined {
+  for (const [name, v] of Object.entries(set.constants)) if (v === value && name.startsWith(prefix)) return name;
+  return undefined;
+}
+
 export function typeName(type: TypeRef): string {
   switch (type.kind) {
     case 'scalar': return type.scalar;

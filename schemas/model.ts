@@ -95,8 +95,11 @@ export interface PointerRule {
 /** The argument of an ioctl. */
 export type ArgSpec =
   | { kind: 'none' }
-  /** The argument is passed by value (CHECK_EXTENSION's capability, CREATE_VCPU's id). */
-  | { kind: 'value'; meaning?: string }
+  /**
+   * The argument is passed by value (CHECK_EXTENSION's capability, CREATE_VCPU's id); `names`, a
+   * constant prefix (`KVM_CAP_`), names its values.
+   */
+  | { kind: 'value'; meaning?: string; names?: string }
   /** A pointer to a struct or scalar. */
   | {
       kind: 'pointer';

@@ -2,6 +2,7 @@
 // strace-like line per event. Both take the context the object graph gave the event.
 
 import type { Abi } from '../schemas/model.js';
+import { constantName } from '../schemas/describe.js';
 import { errnoName } from '../schemas/errno.js';
 import { hex } from '../schemas/ioc.js';
 import type { IoctlEvent, TraceEvent } from './events.js';
@@ -96,12 +97,20 @@ function eventBody(event: TraceEvent, context: EventContext, abi: Abi): string {
   }
 }
 
+/** A value argument, by its constant's name where the schema says which constants name it. */
+function valueText(event: IoctlEvent, context: EventContext): string {
+  const arg = context.schema?.arg;
+  const set = context.object?.set;
+  const named = arg?.kind === 'value' && arg.names && set && typeof event.arg === 'number' ? constantName(set, arg.names, event.arg) : undefined;
+  return named ?? textScalar(event.arg);
+}
+
 function ioctlText(event: IoctlEvent, context: EventContext, abi: Abi, fd: string): string {
   const { name } = summarizeIoctl(event, context, abi);
   const payload = decodeIoctlPayload(event, context, abi);
   const args = [fd, name ?? hex(event.request)];
   if (payload.in) args.push(text(payload.in));
-  else if (context.schema?.arg.kind !== 'none') args.push(textScalar(event.arg));
+  else if (context.schema?.arg.kind !== 'none') args.push(valueText(event, context));
   let line = `ioctl(${args.join(', ')})${result(event.ret, event.errno, context.created)}`;
   if (payload.out && event.errno === 0) line += ` => ${text(payload.out)}`;
   if (payload.exit) line += ` exit ${payload.exit.reason ?? payload.exit.reasonValue} ${text(payload.exit.data)}`;

@@ -28,6 +28,7 @@ interface SemanticArg {
   kind?: 'none' | 'value' | 'pointer';
   type?: string;
   meaning?: string;
+  names?: string;
   dir?: Direction;
   fieldDirs?: Record<string, Direction>;
   tail?: { field: string; countField: string; dir: Direction; max?: number };
@@ -310,7 +311,7 @@ function ioctlSchema(r: RequestMacro, sem: Semantics, measured: Measured, types:
 }
 
 function argSpec(r: RequestMacro, s: SemanticArg | undefined, types: Partial<Record<Abi, Record<string, Layout>>>): ArgSpec {
-  if (s?.kind === 'value') return s.meaning ? { kind: 'value', meaning: s.meaning } : { kind: 'value' };
+  if (s?.kind === 'value') return { kind: 'value', ...(s.meaning ? { meaning: s.meaning } : {}), ...(s.names ? { names: s.names } : {}) };
   const typeText = s?.type ?? r.typeText;
   if (!typeText) return { kind: 'none' };
   const type = typeOf(typeText);

@@ -3,13 +3,13 @@
 // arguments encoded and results decoded through the measured layouts of the haxm-linux schema set.
 // A request gated by a capability flag is refused here when HAX_IOCTL_CAPABILITY did not report it.
 
-import { decodeType, encodeType, fieldLocation, typeSize, type Decoded } from '../../schemas/codec.js';
-import type { Abi, IoctlSchema, SchemaSet, TypeRef } from '../../schemas/model.js';
+import type { IoctlSchema } from '../../schemas/model.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
-import { errnoName, type Driver, type IoctlResult } from '../driver.js';
+import type { Driver } from '../driver.js';
 import { devicePattern, formatPath } from '../haxm/paths.js';
+import { CallError, SchemaClient } from './schema-client.js';
 
-export type Fields = { [field: string]: Decoded };
+export type { Fields } from './schema-client.js';
 
 /** The API QEMU speaks and the oldest driver API it accepts (hax_cur_version, hax_min_version). */
 export const MONITOR_API = { cur: 4, min: 4 } as const;
@@ -17,26 +17,11 @@ export const MONITOR_API = { cur: 4, min: 4 } as const;
 export const HAXM_LINUX = 'haxm-linux';
 
 /** A HAXM call failed where the monitor cannot go on. */
-export class HaxmCallError extends Error {
-  constructor(
-    readonly ioctl: string,
-    readonly errno: number,
-  ) {
-    super(`${ioctl} failed: ${errnoName(errno)}`);
-  }
-}
+export class HaxmCallError extends CallError {}
 
-export class HaxmClient {
-  readonly abi: Abi = 'lp64';
+export class HaxmClient extends SchemaClient {
   /** hax_capabilityinfo.winfo: the feature flags of a working driver. */
   winfo = 0;
-
-  private constructor(
-    readonly driver: Driver,
-    readonly set: SchemaSet,
-    /** The /dev/HAX fd. */
-    readonly system: number,
-  ) {}
 
   /**
    * hax_mod_open, then the version (hax_version_support: the driver's API must reach the monitor's
@@ -75,74 +60,16 @@ export class HaxmClient {
     return fd;
   }
 
-  schema(name: string): IoctlSchema {
-    const s = this.set.ioctls.find((i) => i.name === name);
-    if (!s) throw new Error(`no ioctl ${name} in ${this.set.id}`);
-    return s;
-  }
-
-  constant(name: string): number {
-    const v = this.set.constants[name];
-    if (v === undefined) throw new Error(`no constant ${name} in ${this.set.id}`);
-    return v;
-  }
-
   /** Whether HAX_IOCTL_CAPABILITY reported the flag (`HAX_CAP_64BIT_RAMBLOCK`). */
   has(capability: string): boolean {
     return (this.winfo & this.constant(capability)) !== 0;
   }
 
-  /** The call as made, without interpreting a failure. */
-  raw(fd: number, name: string, arg: number | bigint = 0): IoctlResult {
-    const schema = this.schema(name);
-    if (schema.capability && !this.has(schema.capability)) throw new Error(`HAXM lacks ${schema.capability}, which ${name} needs`);
-    return this.driver.ioctl(fd, schema.numbers[this.abi]!, arg);
+  protected gate(schema: IoctlSchema): void {
+    if (schema.capability && !this.has(schema.capability)) throw new Error(`HAXM lacks ${schema.capability}, which ${schema.name} needs`);
   }
 
-  /**
-   * An ioctl with a pointer argument (a struct's fields, or a scalar's value): encoded into user
-   * memory, the call made, the argument decoded again afterwards.
-   */
-  struct(fd: number, name: string, input: Fields | number): { ret: number; out: Fields; value: number } {
-    const type = this.argType(this.schema(name));
-    const bytes = new Uint8Array(typeSize(this.set, this.abi, type));
-    encodeType(this.set, this.abi, type, input, bytes);
-    const memory = this.driver.memory;
-    const addr = memory.alloc(bytes.length, 8);
-    try {
-      memory.write(addr, bytes);
-      const r = this.raw(fd, name, addr);
-      if (r.ret < 0) throw new HaxmCallError(name, r.errno);
-      const out = decodeType(this.set, this.abi, type, memory.read(addr, bytes.length));
-      return typeof out === 'object' && !(out instanceof Uint8Array) ? { ret: r.ret, out: out as Fields, value: 0 } : { ret: r.ret, out: {}, value: Number(out) };
-    } finally {
-      memory.free(addr);
-    }
-  }
-
-  decode(type: TypeRef, bytes: Uint8Array): Fields {
-    return decodeType(this.set, this.abi, type, bytes) as Fields;
-  }
-
-  encode(type: TypeRef, value: Decoded): Uint8Array {
-    const out = new Uint8Array(typeSize(this.set, this.abi, type));
-    encodeType(this.set, this.abi, type, value, out);
-    return out;
-  }
-
-  sizeOf(struct: string): number {
-    return typeSize(this.set, this.abi, { kind: 'struct', name: struct });
-  }
-
-  /** Byte offset of a field path in a struct (`value` in `hax_fastmmio`). */
-  offsetOf(struct: string, path: string): number {
-    const loc = fieldLocation(this.set, this.abi, struct, path);
-    if (!loc) throw new Error(`no field ${path} in ${struct}`);
-    return loc.offset;
-  }
-
-  private argType(schema: IoctlSchema): TypeRef {
-    if (schema.arg.kind !== 'pointer') throw new Error(`${schema.name} takes no pointer`);
-    return schema.arg.type;
+  protected failure(ioctl: string, errno: number): CallError {
+    return new HaxmCallError(ioctl, errno);
   }
 }

@@ -12,7 +12,7 @@ import type { Driver } from '../driver.js';
 import { sregsFields, sregsOf } from '../haxm/state.js';
 import type { KvmSregs } from '../state.js';
 import { HaxmCallError, HaxmClient, MONITOR_API, type Fields } from './haxm-client.js';
-import type { GuestEnd, GuestExit, GuestMode, GuestOptions, GuestRun } from './monitor.js';
+import { servePort, type GuestEnd, type GuestExit, type GuestMode, type GuestOptions, type GuestRun } from './monitor.js';
 
 export const HAXM_GUEST_MODES: readonly GuestMode[] = ['real', 'pm32'];
 
@@ -107,22 +107,13 @@ function serve(hax: HaxmClient, vcpu: number, vm: number, at: { tunnel: number; 
     switch (reason) {
       case 'HAX_EXIT_IO': {
         const io = described.data as Fields;
-        const size = io._size as number;
-        const count = io._count as number;
-        const port = io._port as number;
-        if (io._direction === OUT) {
-          const data = memory.read(at.io, size * count);
-          exit.io = { direction: 'out', port, size, count, data: [...data] };
-          if (port === Convention.EXIT_PORT) return done('exit-port', { exitCode: data[0] });
-          if (port === Convention.SERIAL_PORT) {
-            const text = String.fromCharCode(...data);
-            output += text;
-            options.onOutput?.(text);
-          }
-        } else {
-          exit.io = { direction: 'in', port, size, count };
-          memory.write(at.io, new Uint8Array(size * count).fill(0xff));
-        }
+        const access = { out: io._direction === OUT, port: io._port as number, size: io._size as number, count: io._count as number, at: at.io };
+        const served = servePort(memory, access, (text) => {
+          output += text;
+          options.onOutput?.(text);
+        });
+        exit.io = served.io;
+        if (served.exitCode !== undefined) return done('exit-port', { exitCode: served.exitCode });
         break;
       }
       case 'HAX_EXIT_FAST_MMIO': {

@@ -41,6 +41,31 @@ export interface GuestRun {
   regs: Fields;
 }
 
+/** A port access of the guest: `count` items of `size` bytes at `at` in user memory. */
+export interface PortAccess {
+  out: boolean;
+  port: number;
+  size: number;
+  count: number;
+  at: number;
+}
+
+/**
+ * The convention's ports: OUT to the exit port ends the run with its byte, OUT to the serial port is
+ * console output, every IN reads 0xff bytes. Shared by the monitors of every ABI.
+ */
+export function servePort(memory: Driver['memory'], a: PortAccess, print: (text: string) => void): { io: NonNullable<GuestExit['io']>; exitCode?: number } {
+  if (!a.out) {
+    memory.write(a.at, new Uint8Array(a.size * a.count).fill(0xff));
+    return { io: { direction: 'in', port: a.port, size: a.size, count: a.count } };
+  }
+  const data = memory.read(a.at, a.size * a.count);
+  const io = { direction: 'out' as const, port: a.port, size: a.size, count: a.count, data: [...data] };
+  if (a.port === Convention.EXIT_PORT) return { io, exitCode: data[0] };
+  if (a.port === Convention.SERIAL_PORT) print(String.fromCharCode(...data));
+  return { io };
+}
+
 export interface GuestOptions {
   mode: GuestMode;
   /** Stop after this many exits (default: no limit). */
@@ -139,23 +164,13 @@ function serve(kvm: KvmClient, vcpu: number, run: number, options: GuestOptions)
     switch (reason) {
       case 'KVM_EXIT_IO': {
         const io = data;
-        const size = io.size as number;
-        const count = io.count as number;
-        const dataAt = run + Number(io.data_offset);
-        const port = io.port as number;
-        if (io.direction === OUT) {
-          const data = memory.read(dataAt, size * count);
-          exit.io = { direction: 'out', port, size, count, data: [...data] };
-          if (port === Convention.EXIT_PORT) return done('exit-port', { exitCode: data[0] });
-          if (port === Convention.SERIAL_PORT) {
-            const text = String.fromCharCode(...data);
-            output += text;
-            options.onOutput?.(text);
-          }
-        } else {
-          exit.io = { direction: 'in', port, size, count };
-          memory.write(dataAt, new Uint8Array(size * count).fill(0xff));
-        }
+        const access = { out: io.direction === OUT, port: io.port as number, size: io.size as number, count: io.count as number, at: run + Number(io.data_offset) };
+        const served = servePort(memory, access, (text) => {
+          output += text;
+          options.onOutput?.(text);
+        });
+        exit.io = served.io;
+        if (served.exitCode !== undefined) return done('exit-port', { exitCode: served.exitCode });
         break;
       }
       case 'KVM_EXIT_MMIO': {

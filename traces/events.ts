@@ -101,6 +101,8 @@ export interface IoctlEvent extends EventBase {
   errno: number;
   /** Duration of the call in nanoseconds. */
   dt?: number;
+  /** Windows DeviceIoControl: the input and output buffer lengths the caller passed. */
+  buffers?: { in: number; out: number };
   regions: Region[];
 }
 

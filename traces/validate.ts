@@ -4,7 +4,7 @@
 // until it is checked.
 
 import { ABIS } from '../schemas/model.js';
-import type { EventType, Region, TraceEvent, TraceHeader } from './events.js';
+import type { EventType, IoctlEvent, Region, TraceEvent, TraceHeader } from './events.js';
 
 /** Why a frame is not a valid header or event; the reader adds the file and the offset. */
 export class InvalidFrame extends Error {}
@@ -169,6 +169,7 @@ const EVENT_RULES: { [K in EventType]: Rules<Extract<TraceEvent, { type: K }>> }
     ret: required(int32),
     errno: required(errno),
     dt: optional(safeUint),
+    buffers: optional((v) => checkFields(v, BUFFER_RULES, 'buffers')),
     regions: required(arrayOf(region, 65536)),
   },
   memory: { ...BASE, why: required(oneOf('register', 'write')), addr: required(safeUint), data: required(bytes) },
@@ -176,6 +177,11 @@ const EVENT_RULES: { [K in EventType]: Rules<Extract<TraceEvent, { type: K }>> }
   exec: { ...BASE, argv: required(arrayOf(string(1 << 20), 65536)) },
   exit: { ...BASE, status: required(int32), signal: optional(integer(1, 128)) },
   note: { ...BASE, message: required(string(1 << 20)) },
+};
+
+const BUFFER_RULES: Rules<NonNullable<IoctlEvent['buffers']>> = {
+  in: required(uint32),
+  out: required(uint32),
 };
 
 const HOST_RULES: Rules<TraceHeader['host']> = {

@@ -15,6 +15,16 @@ export const structSize: Rule = {
     if (encoded !== undefined && real > 0 && encoded !== real && once(state, `struct-size:${schema.name}`)) {
       emit({ rule: 'struct-size', severity: 'note', interface: true, message: `${schema.name} encodes size ${encoded}, but the driver reads a ${typeName(schema.arg.type)} of ${real} bytes` });
     }
+    const expected = schema.buffers?.[state.abi];
+    const passed = facts.event.buffers;
+    if (expected && passed) {
+      // DeviceIoControl carries the sizes apart from the code: each must fit the struct the driver uses.
+      for (const side of ['in', 'out'] as const) {
+        if (expected[side] !== 0 && passed[side] < expected[side]) {
+          emit({ rule: 'struct-size', severity: 'error', message: `${schema.name} on ${facts.objectPath} passes an ${side}put buffer of ${passed[side]} bytes; the driver ${side === 'in' ? 'reads' : 'writes'} ${expected[side]}${schema.arg.kind === 'pointer' ? ` (${typeName(schema.arg.type)})` : ''}` });
+        }
+      }
+    }
     const variant = argVariant(set, state.abi, schema, facts.region('arg')?.before);
     if (encoded !== undefined && variant && variant.size > encoded && once(state, `struct-size:${schema.name}:${variant.name}`)) {
       emit({ rule: 'struct-size', severity: 'note', interface: true, message: `${variant.name}: the driver reads ${variant.size} bytes${variant.type ? ` (${typeName(variant.type)})` : ''} through a number that encodes ${encoded}` });

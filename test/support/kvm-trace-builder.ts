@@ -32,6 +32,8 @@ export interface CallOptions {
   extra?: number;
   /** Another schema set to take the request from (a monitor built with another header). */
   from?: string;
+  /** Windows DeviceIoControl buffer lengths. */
+  buffers?: { in: number; out: number };
 }
 
 export function bitmap(length: number, ranges: [number, number][]): Uint8Array {
@@ -121,7 +123,7 @@ export class KvmTrace {
     } else if (o.in !== undefined) {
       arg = o.in as number | bigint;
     }
-    this.push({ type: 'ioctl', fd, request, arg, ret: o.ret ?? 0, errno: o.errno ?? 0, regions });
+    this.push({ type: 'ioctl', fd, request, arg, ret: o.ret ?? 0, errno: o.errno ?? 0, regions, ...(o.buffers ? { buffers: o.buffers } : {}) });
     return this;
   }
 

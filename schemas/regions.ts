@@ -102,10 +102,14 @@ function sizeOf(rule: SizeRule, set: SchemaSet, abi: Abi, struct: string, argByt
     case 'const': return { length: rule.size };
     case 'cstring': return { length: 0, problem: 'a string: its length is found by reading it' };
     case 'field': {
+      // A count kept in the buffer itself is read when the buffer is, not when the call is planned.
+      if (rule.of === 'pointee') return { length: 0, problem: `sized by ${rule.field} in the buffer it points to` };
       const path = element === undefined ? rule.field : rule.field.replace('[]', `[${element}]`);
       const v = asNumber(readField(set, abi, struct, path, argBytes));
       if (v === undefined) return { length: 0, problem: `${path} is unreadable` };
-      const n = rule.bits ? Math.ceil(v / 64) * 8 : Math.ceil(v * (rule.scale ?? 1)) + (rule.add ?? 0);
+      const scale = rule.scaleByAbi?.[abi] ?? rule.scale ?? 1;
+      const add = rule.addByAbi?.[abi] ?? rule.add ?? 0;
+      const n = rule.bits ? Math.ceil(v / 64) * 8 : Math.ceil(v * scale) + add;
       return { length: n };
     }
     case 'dirty-bitmap': {
@@ -138,7 +142,17 @@ export function planRegions(set: SchemaSet, abi: Abi, ioctl: IoctlSchema, arg: n
   if (spec.kind !== 'pointer') return [];
   const addr = typeof arg === 'bigint' ? Number(arg) : arg;
   const out: PlannedRegion[] = [{ role: 'arg', addr, length: argLength(set, abi, ioctl, argBytes), dir: spec.dir, type: spec.type }];
-  if (!argBytes || spec.type.kind !== 'struct' || !spec.pointers) return out;
+  if (!argBytes || !spec.pointers) return out;
+  // `*`: the argument is itself a pointer to the buffer (HAXM's CPUID ioctls on POSIX).
+  const self = spec.pointers.find((p) => p.field === '*');
+  if (self && spec.type.kind === 'scalar') {
+    const view = new DataView(argBytes.buffer, argBytes.byteOffset, argBytes.byteLength);
+    const ptr = argBytes.length >= 8 && abi !== 'ilp32' ? Number(view.getBigUint64(0, true)) : argBytes.length >= 4 ? view.getUint32(0, true) : 0;
+    const sized = sizeOf(self.size, set, abi, '', argBytes, undefined, object, undefined);
+    out.push({ role: '*', addr: ptr, length: sized.length, dir: self.dir, ...(self.type ? { type: self.type } : {}), ...(sized.problem ? { problem: sized.problem } : {}) });
+    return out;
+  }
+  if (spec.type.kind !== 'struct') return out;
   const struct = spec.type.name;
   const fields = decodeType(set, abi, spec.type, argBytes) as Fields | undefined;
   for (const rule of spec.pointers) {

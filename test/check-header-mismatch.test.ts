@@ -27,3 +27,20 @@ describe('a monitor built against another header', () => {
     expect(check(session('haxm-linux')).findings.filter((f) => f.severity === 'error')).toEqual([]);
   });
 });
+
+describe('HAXM and Xen interface notes', () => {
+  it('notes HAXM\'s GET_CPUID, _IOW yet returning data through the pointer it is given', () => {
+    const t = new KvmTrace({ schemaSets: ['haxm-linux'] }, 4242, 'haxm-linux');
+    t.open('/dev/HAX', 3).call(3, 'HAX_IOCTL_VERSION', { out: { compat_version: 1, cur_version: 4 } });
+    t.call(3, 'HAX_IOCTL_CAPABILITY', { out: { wstatus: 1, winfo: 0x3ff } });
+    t.open('/dev/hax_vm00/vcpu00', 5).call(5, 'HAX_VCPU_IOCTL_GET_CPUID', { in: 0x7000n });
+    const notes = check(t).findings.filter((f) => f.rule === 'direction' && f.severity === 'note');
+    expect(notes.map((f) => f.message)).toContain('HAX_VCPU_IOCTL_GET_CPUID is _IOW, yet the driver writes through the pointer the argument holds');
+  });
+
+  it('makes no direction findings of Xen privcmd\'s _IOC_NONE numbers', () => {
+    const t = new KvmTrace({ schemaSets: ['xen-privcmd'] }, 4242, 'xen-privcmd');
+    t.open('/dev/xen/privcmd', 3).call(3, 'IOCTL_PRIVCMD_MMAPBATCH_V2', { in: { num: 1, dom: 1, addr: 0x7f0000000000n, arr: 0x7000n, err: 0x8000n }, payloads: { arr: { before: new Uint8Array(8) }, err: { before: new Uint8Array(4), after: new Uint8Array(4) } } });
+    expect(check(t).findings.filter((f) => f.rule === 'direction')).toEqual([]);
+  });
+});

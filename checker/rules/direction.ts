@@ -38,8 +38,9 @@ function interfaceFinding(facts: IoctlFacts, emit: Emit): void {
   if (argDirs.some(declaresOut)) writes.push('the argument');
   if (argDirs.some(declaresIn)) reads.push('the argument');
   for (const p of facts.plan.slice(1)) {
-    if (declaresOut(p.dir)) writes.push(`through ${p.role}`);
-    if (declaresIn(p.dir)) reads.push(`through ${p.role}`);
+    const where = p.role === '*' ? 'through the pointer the argument holds' : `through ${p.role}`;
+    if (declaresOut(p.dir)) writes.push(where);
+    if (declaresIn(p.dir)) reads.push(where);
   }
   const bits = schema.encoding.dir;
   if (!claimsOut && writes.length > 0) {

@@ -13,6 +13,7 @@ import { runHaxmGuest, type HaxmGuestOptions } from '../vmx/monitor/haxm-monitor
 import type { GuestMode } from '../vmx/monitor/monitor.js';
 import { assembleGuest, describeWithNasm } from './support/guests.js';
 import { editTrace, readEvents, tempTrace } from './support/replay.js';
+import { cli } from './support/cli.js';
 
 function record(guest: string, mode: GuestMode, options: Partial<HaxmGuestOptions> = {}): { trace: string; exitCode: number | undefined; output: string } {
   const trace = tempTrace();
@@ -103,5 +104,21 @@ describeWithNasm('recording, checking and replaying a HAXM session', () => {
     });
     const s = replayTrace(edited, SchemaRegistry.default(), new EmulatedHaxm(), 'emulator');
     expect(s.divergence).toMatchObject({ name: 'HAX_VCPU_IOCTL_RUN', recorded: expect.stringContaining('52'), replayed: expect.stringContaining('72') });
+  });
+});
+
+describeWithNasm('ioctlgrind replay of a HAXM trace', () => {
+  it('picks the HAXM front-end from the trace and finds no divergence', () => {
+    const { trace } = record('run-real', 'real');
+    const r = cli(['replay', trace, '--json']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ divergence: null, against: 'emulator' });
+  });
+
+  it('refuses /dev/kvm for it in one line', () => {
+    const { trace } = record('run-real', 'real');
+    const r = cli(['replay', trace, '--against', 'kvm']);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe('ioctlgrind: a haxm trace cannot be replayed on /dev/kvm: replay it on the emulated core (--against emulator)');
   });
 });

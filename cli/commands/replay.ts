@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { replayTrace } from '../../replayer/engine.js';
 import { jsonReport, textReport } from '../../replayer/report.js';
-import { makeDriver, type Target } from '../../replayer/targets.js';
+import { makeDriver, traceFamily, type Target } from '../../replayer/targets.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
 
 interface Args {
@@ -23,7 +23,9 @@ export const replayCommand: CommandModule<object, Args> = {
       .option('until', { type: 'number', describe: 'stop before this seq and print the vCPU state' })
       .option('keep-going', { type: 'boolean', describe: 'list every divergence, not only the first' }) as never,
   handler: (argv) => {
-    const summary = replayTrace(argv.trace, SchemaRegistry.default(), makeDriver(argv.against), argv.against, { until: argv.until, keepGoing: argv['keep-going'] });
+    const registry = SchemaRegistry.default();
+    const driver = makeDriver(argv.against, traceFamily(argv.trace, registry));
+    const summary = replayTrace(argv.trace, registry, driver, argv.against, { until: argv.until, keepGoing: argv['keep-going'] });
     process.stdout.write(argv.json ? jsonReport(summary) : textReport(argv.trace, summary));
     if (summary.divergence) process.exitCode = 1;
   },

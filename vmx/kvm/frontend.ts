@@ -14,12 +14,16 @@ import { RunPage, runHandlers } from './run.js';
 import { systemHandlers } from './system.js';
 import { vcpuStateHandlers } from './vcpu-state.js';
 import { vmHandlers } from './vm.js';
+import { vmIrqHandlers } from './vm-irq.js';
+import { vcpuKvmHandlers } from './vcpu-kvm.js';
+import { explainRun } from './in-kernel.js';
 import { UserMemory } from './user-memory.js';
+import { TSC_PER_INSTRUCTION } from '../index.js';
 
 const HANDLERS: Record<KvmObject['kind'], Record<string, Handler>> = {
   system: systemHandlers,
-  vm: vmHandlers,
-  vcpu: { ...vcpuStateHandlers, ...runHandlers },
+  vm: { ...vmHandlers, ...vmIrqHandlers },
+  vcpu: { ...vcpuStateHandlers, ...vcpuKvmHandlers, ...runHandlers },
   device: deviceHandlers,
 };
 
@@ -33,6 +37,14 @@ export interface EmulatedKvmOptions {
   /** End a KVM_RUN with KVM_EXIT_INTR (-EINTR) after this many instructions, as a signal would. */
   maxInstructionsPerRun?: number;
   registry?: SchemaRegistry;
+  /**
+   * An interrupt that is pending while the guest has IF=0 is injected: `window`, at the first
+   * instruction boundary where IF=1 (VMX/SVM interrupt-window exiting); `entry`, only at the next
+   * VM entry with IF=1 (after an exit the kernel handles, a HLT, a timer kick, or KVM_RUN). Default:
+   * `window`, or `entry` once a replay drives the clock with recorded host time: the recording
+   * machine's kvm_pvm injects at entries, and the trace cannot place a window any better.
+   */
+  interruptDelivery?: 'window' | 'entry';
 }
 
 export class EmulatedKvm implements ExactDriver {
@@ -46,6 +58,10 @@ export class EmulatedKvm implements ExactDriver {
   private readonly user: UserMemory;
   private readonly fds = new Map<number, KvmObject>();
   private nextAddr = MMAP_BASE;
+  /** A replay gives the recorded host time of each call (setHostTime). */
+  private hostTimed = false;
+  /** How long the recorded call took on the host, when a replay said. */
+  private recordedRunNs = 0n;
 
   constructor(readonly options: EmulatedKvmOptions = {}) {
     this.registry = options.registry ?? SchemaRegistry.default();
@@ -60,6 +76,39 @@ export class EmulatedKvm implements ExactDriver {
     });
     this.user = new UserMemory(this.memory);
     this.memory.onWrite((addr, length) => this.monitorWrote(addr, length));
+  }
+
+  /**
+   * The instruction budget of a KVM_RUN: the option, or, in a replay, what the VM's clock makes of
+   * ten times the recorded run's host time (at least 50 ms): a guest that runs far longer than KVM
+   * did without the exit it reported is stopped as a signal would stop it, instead of spinning on.
+   */
+  runBudget(clock: { tscKhz: number }): number | undefined {
+    if (this.options.maxInstructionsPerRun !== undefined || !this.hostTimed) return this.options.maxInstructionsPerRun;
+    const ns = this.recordedRunNs * 10n > 50_000_000n ? this.recordedRunNs * 10n : 50_000_000n;
+    return Number((ns * BigInt(clock.tscKhz)) / 1_000_000n / TSC_PER_INSTRUCTION);
+  }
+
+  /**
+   * The host's time now, from outside (a replay gives the recorded time of each call): the VMs'
+   * clocks (the in-kernel PIT, kvmclock) and TSCs catch up with it. Without it they run on
+   * instructions alone.
+   */
+  setHostTime(start: bigint, end: bigint): void {
+    this.hostTimed = true;
+    this.recordedRunNs = end - start;
+    for (const object of this.fds.values()) if (object.kind === 'vm') object.advanceTime(start - object.clock.now());
+  }
+
+  /** How pending interrupts reach a vCPU whose IF was 0 (see EmulatedKvmOptions.interruptDelivery). */
+  get interruptDelivery(): 'window' | 'entry' {
+    return this.options.interruptDelivery ?? (this.hostTimed ? 'entry' : 'window');
+  }
+
+  /** What the in-kernel devices did in the last run of the vCPU behind `fd`, for a divergence report. */
+  explainRun(fd: number): string | undefined {
+    const object = this.fds.get(fd);
+    return object instanceof VcpuObject ? explainRun(object, this.interruptDelivery) : undefined;
   }
 
   lastAccesses(): readonly UserAccess[] {

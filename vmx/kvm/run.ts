@@ -69,9 +69,11 @@ function postRunSave(run: RunPage, vcpu: VcpuObject): void {
   const sregs = core.getSregs();
   vcpu.cr8 = sregs.cr8;
   run.put(vcpu.shared, 'if_flag', (core.getRegs().rflags & RFLAGS_IF) !== 0n ? 1 : 0);
-  run.put(vcpu.shared, 'cr8', sregs.cr8);
+  // kvm_get_cr8: the local APIC's TPR when it is in kernel.
+  run.put(vcpu.shared, 'cr8', vcpu.lapic ? BigInt((vcpu.lapic.get(0x80) >> 4) & 0xf) : sregs.cr8);
   run.put(vcpu.shared, 'apic_base', sregs.apic_base);
-  run.put(vcpu.shared, 'ready_for_interrupt_injection', core.readyForInterruptInjection ? 1 : 0);
+  // With the 8259 in kernel KVM always reports ready (pic_in_kernel).
+  run.put(vcpu.shared, 'ready_for_interrupt_injection', vcpu.vm.irqchip || core.readyForInterruptInjection ? 1 : 0);
 }
 
 /**
@@ -153,6 +155,8 @@ function retire(vcpu: VcpuObject): void {
 
 /** Without an in-kernel APIC, KVM takes CR8 from kvm_run.cr8 on every KVM_RUN (its "re-sync apic's tpr"). */
 function syncCr8(run: RunPage, vcpu: VcpuObject): void {
+  // With the local APIC in kernel, CR8 is its TPR and kvm_run.cr8 is not an input.
+  if (vcpu.lapic) return;
   const cr8 = run.get(vcpu.shared, 'cr8') as bigint;
   if (cr8 === vcpu.cr8) return;
   if (cr8 > 15n) fail(Errno.EINVAL, `kvm_run.cr8 0x${cr8.toString(16)} has reserved bits`);
@@ -182,8 +186,9 @@ function kvmRun(call: Call): number {
     }
     vcpu.stateLoaded = false;
     const requestInterruptWindow = run.get(page, 'request_interrupt_window') !== 0;
-    const budget = call.kvm.options.maxInstructionsPerRun;
-    const exit = vcpu.core.run({ requestInterruptWindow, ...(budget === undefined ? {} : { maxInstructions: budget }) });
+    const budget = call.kvm.runBudget(vcpu.vm.clock);
+    vcpu.msrs.updatePvclock();
+    const exit = vcpu.kernel.run(requestInterruptWindow, budget, call.kvm.interruptDelivery);
     const constants = call.structs.set.constants;
     if (describe(run, vcpu, exit, { IN: constants.KVM_EXIT_IO_IN, OUT: constants.KVM_EXIT_IO_OUT })) fail(Errno.EINTR, 'the run was interrupted');
     return 0;

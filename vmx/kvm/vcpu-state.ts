@@ -34,7 +34,7 @@ const flat = (registers: Uint8Array[]): Uint8Array => {
 const split = (bytes: Uint8Array): Uint8Array[] => Array.from({ length: bytes.length / 16 }, (_, i) => bytes.slice(i * 16, (i + 1) * 16));
 
 /** kvm_is_valid_sregs: the combinations KVM_SET_SREGS refuses with EINVAL. */
-function checkSregs(s: Fields): void {
+export function checkSregs(s: Fields): void {
   const cr0 = s.cr0 as bigint;
   const cr4 = s.cr4 as bigint;
   const efer = s.efer as bigint;
@@ -61,6 +61,27 @@ function msrIo(writeback: boolean, op: (vcpu: VcpuObject, entries: KvmMsrEntry[]
     if (writeback) call.structs.writeArray(call.user, 'kvm_msr_entry', at, entries);
     return result.length;
   };
+}
+
+/** KVM's own MSRs first (kvm/msrs.ts), then the core's; stops at the first unknown index. */
+function getMsrs(vcpu: VcpuObject, entries: KvmMsrEntry[]): KvmMsrEntry[] {
+  const out: KvmMsrEntry[] = [];
+  for (const { index } of entries) {
+    const data = vcpu.msrs.read(index >>> 0) ?? vcpu.core.msrs.read(index);
+    if (data === undefined) break;
+    out.push({ index, data });
+  }
+  return out;
+}
+
+function setMsrs(vcpu: VcpuObject, entries: KvmMsrEntry[]): number {
+  let n = 0;
+  for (const e of entries) {
+    const ok = vcpu.msrs.write(e.index >>> 0, BigInt.asUintN(64, e.data), true) ?? vcpu.core.msrs.write(e.index, e.data, true);
+    if (!ok) break;
+    n++;
+  }
+  return n;
 }
 
 function setCpuid2(call: Call): number {
@@ -96,10 +117,13 @@ function setDebugRegs(call: Call): number {
 function interrupt(call: Call): number {
   const irq = readArg(call).irq as number;
   if (irq >= NR_INTERRUPTS) fail(Errno.EINVAL, `irq ${irq}`);
+  // With the 8259 in kernel, interrupts come from it, not from KVM_INTERRUPT.
+  if (vcpuOf(call).vm.irqchip) fail(Errno.ENXIO, 'the in-kernel 8259 delivers external interrupts');
   const core = vcpuOf(call).core;
   // The core holds one queued vector and refuses a second (the host kernel measured here accepts it).
   if (core.getSregs().interrupt_bitmap.some((w) => w !== 0n)) fail(Errno.EEXIST, 'an interrupt is already queued');
   core.queueInterrupt(irq);
+  vcpuOf(call).events.interruptNr = irq;
   return 0;
 }
 
@@ -125,8 +149,8 @@ export const vcpuStateHandlers: Record<string, Handler> = {
     vcpu.cr8 = s.cr8 as bigint;
     return 0;
   },
-  KVM_GET_MSRS: msrIo(true, (vcpu, entries) => vcpu.core.getMsrs(entries.map((e) => e.index))),
-  KVM_SET_MSRS: msrIo(false, (vcpu, entries) => vcpu.core.setMsrs(entries)),
+  KVM_GET_MSRS: msrIo(true, getMsrs),
+  KVM_SET_MSRS: msrIo(false, setMsrs),
   KVM_SET_CPUID2: setCpuid2,
   KVM_GET_CPUID2: getCpuid2,
   KVM_GET_DEBUGREGS: (call) => {

@@ -14,6 +14,9 @@ const KVM_CREATE_DEVICE_TEST = 1;
 
 const vmOf = (call: Call): VmObject => call.object as VmObject;
 
+/** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2's options as enabled (0 when not). */
+const manualProtect = (call: Call): bigint => vmOf(call).enabledCaps.get(call.structs.set.constants.KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 ?? -1) ?? 0n;
+
 /** __kvm_set_memory_region's checks, in its order, then create, move, change flags or delete. */
 function setUserMemoryRegion(call: Call): number {
   const vm = vmOf(call);
@@ -49,24 +52,30 @@ function setUserMemoryRegion(call: Call): number {
   // The core needs the bytes now; KVM would fault them in at run time and fail KVM_RUN instead.
   const backing = call.user.space.view(slot.uaddr, slot.size);
   if (!backing) fail(Errno.EFAULT, `userspace_addr 0x${slot.uaddr.toString(16)}+0x${slot.size.toString(16)} is not one mapping`);
-  if (flags & KVM_MEM_LOG_DIRTY_PAGES) slot.lastLogged = backing.slice();
+  if (flags & KVM_MEM_LOG_DIRTY_PAGES) {
+    slot.lastLogged = backing.slice();
+    // KVM_DIRTY_LOG_INITIALLY_SET: every page starts dirty (a copy no page matches).
+    if (manualProtect(call) & 2n) slot.lastLogged = backing.map((b) => b ^ 0xff);
+  }
   vm.slots.set(id, slot);
   vm.machine.setSlot({ slot: id, gpa: slot.gpa, size: slot.size, backing, readonly: (flags & KVM_MEM_READONLY) !== 0 });
   return 0;
 }
 
-/** Checked as KVM checks it; the core runs real mode itself and needs no TSS, so nothing is kept. */
+/** Checked as KVM checks it and kept; the core runs real mode itself and needs no TSS there. */
 function setTssAddr(call: Call): number {
   const addr = argValue(call);
   // Three pages below 4 GiB.
   if (addr > 0x1_0000_0000 - 3 * PAGE_SIZE) fail(Errno.EINVAL, `TSS at 0x${addr.toString(16)} does not fit below 4 GiB`);
+  vmOf(call).tssAddr = addr;
   return 0;
 }
 
 function createVcpu(call: Call): number {
   const vm = vmOf(call);
   const id = argValue(call);
-  if (id >= MAX_VCPU_IDS) fail(Errno.EINVAL, `vcpu id ${id} is not below ${MAX_VCPU_IDS}`);
+  const limit = vm.maxVcpuIds || MAX_VCPU_IDS;
+  if (id >= limit) fail(Errno.EINVAL, `vcpu id ${id} is not below ${limit}`);
   if (vm.vcpus.size >= MAX_VCPUS) fail(Errno.EINVAL, 'too many vcpus');
   if (vm.vcpus.has(id)) fail(Errno.EEXIST, `vcpu ${id} exists`);
   const vcpu = new VcpuObject(vm, id, call.user);
@@ -95,7 +104,8 @@ function getDirtyLog(call: Call): number {
     if (a.some((v, i) => v !== b[i])) bitmap[p >> 3] |= 1 << (p & 7);
   }
   call.user.write(r.dirty_bitmap as bigint, bitmap);
-  slot.lastLogged = now.slice();
+  // With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE the bits stay until KVM_CLEAR_DIRTY_LOG (not implemented).
+  if ((manualProtect(call) & 1n) === 0n) slot.lastLogged = now.slice();
   return 0;
 }
 

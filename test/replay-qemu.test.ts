@@ -3,42 +3,16 @@
 // events, LAPIC, XSAVE, MSRs) is accepted with KVM's answers, and SeaBIOS runs on the core with its
 // exits matching KVM's until the first thing the trace cannot pin: a PIT interrupt that KVM
 // injected at a host-time instant. The report must name that source precisely.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { replayTrace } from '../replayer/engine.js';
 import { SchemaRegistry } from '../schemas/registry.js';
 import { TraceReader } from '../traces/reader.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
 import { cli } from './support/cli.js';
-import { assembleSource, nasm } from './support/guests.js';
-import { kvmSkipReason } from './support/monitors.js';
+import { bootImage, qemuCommand, qemuSkipReason, QEMU_BOOT_STATUS } from './support/qemu.js';
 
-const qemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
-const skip = !qemu ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : kvmSkipReason ?? (nasm ? undefined : 'nasm is not installed');
-
-/** The boot sector of test/record-qemu.test.ts: a line on COM1, then isa-debug-exit with 0x21. */
-const BOOT_SECTOR = `bits 16
-org 0x7c00
-        mov si, msg
-        mov dx, 0x3f8
-.next:  lodsb
-        test al, al
-        jz .done
-        out dx, al
-        jmp .next
-.done:  mov al, 0x21
-        out 0xf4, al
-        hlt
-msg:    db "boot sector ok", 13, 10, 0
-        times 510-($-$$) db 0
-        dw 0xaa55
-`;
-
-const qemuCommand = (image: string): string[] => ['qemu-system-x86_64', '-accel', 'kvm', '-nodefaults', '-nographic', '-no-reboot', '-m', '16', '-boot', 'a',
-  '-drive', `file=${image},format=raw,if=floppy`, '-device', 'isa-debug-exit,iobase=0xf4,iosize=1', '-serial', 'stdio', '-monitor', 'none', '-display', 'none'];
+const skip = qemuSkipReason;
 
 /**
  * Events of a recording the replay reliably gets through: QEMU's setup (about 200 events) and
@@ -52,17 +26,15 @@ function record(dir: string, image: string): string {
   for (let attempt = 0; ; attempt++) {
     const trace = join(dir, `qemu-${attempt}.trace`);
     const r = cli(['record', '-o', trace, '--', ...qemuCommand(image)], { timeout: 120_000 });
-    if (r.status === ((0x21 << 1) | 1)) return trace;
+    if (r.status === QEMU_BOOT_STATUS) return trace;
     if (attempt === 1) throw new Error(`QEMU under ioctlgrind record ended with status ${r.status}: ${r.stderr}`);
   }
 }
 
 describe.skipIf(skip !== undefined)(`a QEMU boot recorded on KVM, replayed on the emulated core${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('replays QEMU\'s setup and SeaBIOS\'s exits until a PIT interrupt at host time, and names it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ioctlgrind-replay-qemu-'));
-    const image = join(dir, 'boot.img');
-    writeFileSync(image, assembleSource(BOOT_SECTOR));
-    const trace = record(dir, image);
+    const image = bootImage();
+    const trace = record(dirname(image), image);
 
     let firstRun = Infinity;
     let total = 0;

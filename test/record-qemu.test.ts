@@ -10,16 +10,16 @@ import { ObjectGraph } from '../traces/objects.js';
 import { TraceReader } from '../traces/reader.js';
 import type { IoctlEvent } from '../traces/events.js';
 import { cli } from './support/cli.js';
-import { bootImage, qemuCommand, qemuSkipReason, QEMU_BOOT_STATUS } from './support/qemu.js';
+import { bootImage, qemuCommand, qemuSkipReason, QEMU_BOOT_STATUS, untilBooted } from './support/qemu.js';
 
 const skip = qemuSkipReason;
 
 describe.skipIf(skip !== undefined)(`QEMU under ioctlgrind record${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('leaves QEMU\'s output and exit status unchanged and decodes every KVM request by name', () => {
     const image = bootImage();
-    const bare = spawnSync(qemuCommand(image)[0], qemuCommand(image).slice(1), { encoding: 'utf8', timeout: 120_000 });
+    const bare = untilBooted(() => spawnSync(qemuCommand(image)[0], qemuCommand(image).slice(1), { encoding: 'utf8', timeout: 60_000 }));
     const trace = join(mkdtempSync(join(tmpdir(), 'ioctlgrind-qemu-')), 'qemu.trace');
-    const r = cli(['record', '-o', trace, '--', ...qemuCommand(image)], { timeout: 180_000 });
+    const r = untilBooted(() => cli(['record', '-o', trace, '--', ...qemuCommand(image)], { timeout: 90_000 }));
     expect(r.status).toBe(bare.status);
     expect(bare.status).toBe(QEMU_BOOT_STATUS);
     expect(r.stdout).toContain('boot sector ok');

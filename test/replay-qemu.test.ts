@@ -10,7 +10,7 @@ import { SchemaRegistry } from '../schemas/registry.js';
 import { TraceReader } from '../traces/reader.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
 import { cli } from './support/cli.js';
-import { bootImage, qemuCommand, qemuSkipReason, QEMU_BOOT_STATUS } from './support/qemu.js';
+import { bootImage, qemuCommand, qemuSkipReason, QEMU_BOOT_STATUS, untilBooted } from './support/qemu.js';
 
 const skip = qemuSkipReason;
 
@@ -21,14 +21,12 @@ const skip = qemuSkipReason;
  */
 const RELIABLY_REPLAYED = 1800;
 
-/** Records the boot (QEMU under the recorder has hung once in a while: one retry). */
+/** Records the boot (a failed SeaBIOS boot is tried again: see qemuCommand). */
 function record(dir: string, image: string): string {
-  for (let attempt = 0; ; attempt++) {
-    const trace = join(dir, `qemu-${attempt}.trace`);
-    const r = cli(['record', '-o', trace, '--', ...qemuCommand(image)], { timeout: 120_000 });
-    if (r.status === QEMU_BOOT_STATUS) return trace;
-    if (attempt === 1) throw new Error(`QEMU under ioctlgrind record ended with status ${r.status}: ${r.stderr}`);
-  }
+  const trace = join(dir, 'qemu.trace');
+  const r = untilBooted(() => cli(['record', '-o', trace, '--', ...qemuCommand(image)], { timeout: 90_000 }));
+  if (r.status !== QEMU_BOOT_STATUS) throw new Error(`QEMU under ioctlgrind record ended with status ${r.status}: ${r.stderr}`);
+  return trace;
 }
 
 describe.skipIf(skip !== undefined)(`a QEMU boot recorded on KVM, replayed on the emulated core${skip ? ` (skipped: ${skip})` : ''}`, () => {

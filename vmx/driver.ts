@@ -191,3 +191,23 @@ export class AddressSpace {
     }
   }
 }
+
+/**
+ * Where an emulated driver puts the memory of the process it serves: from where Linux places mmap
+ * areas on x86-64, each mapping followed by an unmapped page so that an overrun faults (EFAULT)
+ * instead of landing in the next one.
+ */
+export class EmulatedAddresses {
+  private next = 0x7f0000000000;
+
+  reserve(length: number): number {
+    const addr = this.next;
+    this.next += alignUp(length, PAGE_SIZE) + PAGE_SIZE;
+    return addr;
+  }
+
+  /** Anonymous memory for an AddressSpace: fresh zero pages at reserved addresses. */
+  pages(): PageSource {
+    return { mapAnonymous: (length) => ({ addr: this.reserve(length), bytes: new Uint8Array(length) }), unmap: () => undefined };
+  }
+}

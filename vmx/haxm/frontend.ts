@@ -7,7 +7,7 @@
 
 import type { SchemaSet } from '../../schemas/model.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
-import { AddressSpace, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
+import { AddressSpace, EmulatedAddresses, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
 import { Structs } from '../kvm/call.js';
 import { Errno, KvmErrno } from '../kvm/errors.js';
 import { UserMemory } from '../kvm/user-memory.js';
@@ -36,8 +36,6 @@ const HANDLERS: Record<HaxmObject['kind'], Record<string, Handler>> = {
  */
 const UNKNOWN_REQUEST: Record<HaxmObject['kind'], IoctlResult> = { system: { ret: 0, errno: 0 }, vm: { ret: 0, errno: 0 }, vcpu: { ret: -1, errno: Errno.ENOSYS } };
 
-/** Where the emulated process's anonymous mappings start: where Linux puts mmap areas on x86-64. */
-const MMAP_BASE = 0x7f0000000000;
 /**
  * Where the driver maps tunnels: a range of its own, at an address fixed by the VM and vCPU ids, so
  * that the same session gets the same tunnel addresses whatever else the process mapped (a replay
@@ -67,7 +65,7 @@ export class EmulatedHaxm implements ExactDriver {
   private readonly vms = new Map<number, VmObject>();
   /** Device paths by object kind, from the schema set (`/dev/hax_vm/vm%02d`). */
   private readonly paths: Record<HaxmObject['kind'], string>;
-  private nextAddr = MMAP_BASE;
+  private readonly addresses = new EmulatedAddresses();
 
   constructor(readonly options: EmulatedHaxmOptions = {}) {
     this.registry = options.registry ?? SchemaRegistry.default();
@@ -75,11 +73,8 @@ export class EmulatedHaxm implements ExactDriver {
     this.structs = new Structs(this.set, 'lp64');
     this.shared = new SharedStructs(this.structs);
     this.paths = { system: devicePattern(this.set, 'system'), vm: devicePattern(this.set, 'vm'), vcpu: devicePattern(this.set, 'vcpu') };
-    this.memory = new AddressSpace({
-      mapAnonymous: (length) => ({ addr: this.reserve(length), bytes: new Uint8Array(length) }),
-      // The bytes go with the last reference; addresses are never reused, so stale pointers fault.
-      unmap: () => undefined,
-    });
+    // The bytes go with the last reference; addresses are never reused, so stale pointers fault.
+    this.memory = new AddressSpace(this.addresses.pages());
     this.user = new UserMemory(this.memory);
     this.memory.onWrite((addr, length) => this.monitorWrote(addr, length));
   }
@@ -161,13 +156,6 @@ export class EmulatedHaxm implements ExactDriver {
     while (this.fds.has(fd)) fd++;
     this.fds.set(fd, object);
     return fd;
-  }
-
-  private reserve(length: number): number {
-    const addr = this.nextAddr;
-    // A page left unmapped after each mapping, so that an overrun faults (EFAULT) instead of landing in the next.
-    this.nextAddr += Math.ceil(length / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
-    return addr;
   }
 
   /** The monitor wrote its own memory: code the core decoded from guest RAM there is stale. */

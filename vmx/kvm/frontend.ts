@@ -4,7 +4,7 @@
 // KVM's dispatcher for that kind gives. Every user-memory access goes through UserMemory's log.
 
 import { SchemaRegistry } from '../../schemas/registry.js';
-import { AddressSpace, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
+import { AddressSpace, EmulatedAddresses, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
 import { Structs, type Handler } from './call.js';
 import { capabilityTable } from './capabilities.js';
 import { deviceHandlers } from './device.js';
@@ -30,8 +30,6 @@ const HANDLERS: Record<KvmObject['kind'], Record<string, Handler>> = {
 /** What KVM answers a request it does not know, by object: kvm_arch_dev_ioctl and kvm_arch_vcpu_ioctl say EINVAL, the VM and device dispatchers ENOTTY. */
 const UNKNOWN_REQUEST: Record<KvmObject['kind'], number> = { system: Errno.EINVAL, vm: Errno.ENOTTY, vcpu: Errno.EINVAL, device: Errno.ENOTTY };
 
-/** Where the emulated process's mappings start: where Linux puts mmap areas on x86-64. */
-const MMAP_BASE = 0x7f0000000000;
 
 export interface EmulatedKvmOptions {
   /** End a KVM_RUN with KVM_EXIT_INTR (-EINTR) after this many instructions, as a signal would. */
@@ -57,7 +55,7 @@ export class EmulatedKvm implements ExactDriver {
   private readonly registry: SchemaRegistry;
   private readonly user: UserMemory;
   private readonly fds = new Map<number, KvmObject>();
-  private nextAddr = MMAP_BASE;
+  private readonly addresses = new EmulatedAddresses();
   /** A replay gives the recorded host time of each call (setHostTime). */
   private hostTimed = false;
   /** How long the recorded call took on the host, when a replay said. */
@@ -69,11 +67,8 @@ export class EmulatedKvm implements ExactDriver {
     this.structs = new Structs(set, 'lp64');
     this.runPage = new RunPage(this.structs);
     this.capabilities = capabilityTable(set);
-    this.memory = new AddressSpace({
-      mapAnonymous: (length) => ({ addr: this.reserve(length), bytes: new Uint8Array(length) }),
-      // The bytes go with the last reference; addresses are never reused, so stale pointers fault.
-      unmap: () => undefined,
-    });
+    // The bytes go with the last reference; addresses are never reused, so stale pointers fault.
+    this.memory = new AddressSpace(this.addresses.pages());
     this.user = new UserMemory(this.memory);
     this.memory.onWrite((addr, length) => this.monitorWrote(addr, length));
   }
@@ -159,7 +154,7 @@ export class EmulatedKvm implements ExactDriver {
     if (!object) return -Errno.EBADF;
     if (!(object instanceof VcpuObject)) return -Errno.ENODEV;
     if (length <= 0 || offset % PAGE_SIZE !== 0) return -Errno.EINVAL;
-    const addr = this.reserve(length);
+    const addr = this.addresses.reserve(length);
     const shared = object.shared;
     const end = RUN_PAGES * PAGE_SIZE;
     const bytes = offset === 0 && length <= end ? shared.bytes.subarray(0, length) : new Uint8Array(length);
@@ -172,13 +167,6 @@ export class EmulatedKvm implements ExactDriver {
     this.user.begin();
     for (const object of this.fds.values()) if (object instanceof VcpuObject && object.shared.mappedAt === addr) object.shared.mappedAt = undefined;
     return length > 0 && this.memory.unmap(addr) ? 0 : -Errno.EINVAL;
-  }
-
-  private reserve(length: number): number {
-    const addr = this.nextAddr;
-    // A page left unmapped after each mapping, so that an overrun faults (EFAULT) instead of landing in the next.
-    this.nextAddr += Math.ceil(length / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
-    return addr;
   }
 
   /**

@@ -114,6 +114,19 @@ export class Vcpu implements SystemBus {
     return c.pendingIrq < 0 && (c.flags & IF) !== 0 && c.shadowAt !== c.icount;
   }
 
+  /** RFLAGS.IF, CR8 and the APIC base without building kvm_regs/kvm_sregs (every exit reports them). */
+  get interruptsEnabled(): boolean {
+    return (this.cpu.flags & IF) !== 0;
+  }
+
+  get cr8(): bigint {
+    return BigInt(this.cpu.cr8);
+  }
+
+  get apicBase(): bigint {
+    return this.msrs.apicBase;
+  }
+
   /** Stop the current or next run at an instruction boundary with EXTERNAL_INTERRUPT (a signal's kick). */
   requestExit(): void {
     this.cpu.kick = true;

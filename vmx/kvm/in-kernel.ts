@@ -11,7 +11,6 @@ import type { VcpuObject, VmObject } from './objects.js';
 
 const MP_STATE_RUNNABLE = 0;
 const MP_STATE_HALTED = 3;
-const RFLAGS_IF = 1n << 9n;
 /** The coalesced-MMIO ring: page 2 of the vCPU mapping (KVM_COALESCED_MMIO_PAGE_OFFSET). */
 const RING_OFFSET = 2 * PAGE_SIZE;
 const RING_ENTRY = 24;
@@ -102,7 +101,7 @@ export class InKernel {
     this.vcpu.mpState = MP_STATE_HALTED;
     const core = this.vcpu.core;
     for (let k = 0; k < MAX_HALT_WAKES; k++) {
-      if ((core.getRegs().rflags & RFLAGS_IF) === 0n) return false;
+      if (!core.interruptsEnabled) return false;
       if (this.pendingInterrupt()) return true;
       const pit = this.vm.pit;
       if (pit?.nextTick === undefined) return false;
@@ -294,7 +293,7 @@ export function explainRun(vcpu: VcpuObject, delivery: 'window' | 'entry' = 'win
     const c = pit.channels[0];
     parts.push(`a PIT interrupt (IRQ0, vector 0x${(pic.irq_base & 0xff).toString(16)}) that KVM injected from its in-kernel PIT and 8259 at a host-time instant the trace does not pin: channel 0 (mode ${c.mode}, count ${c.count}) fires every ${ms((BigInt(c.count) * 1_000_000_000n) / 1193182n)} ms of host time`);
     if (pic.irr & 1) {
-      const ifOn = (vcpu.core.getRegs().rflags & RFLAGS_IF) !== 0n;
+      const ifOn = vcpu.core.interruptsEnabled;
       parts.push(
         delivery === 'entry' && ifOn
           ? 'IRQ0 was pending in the 8259 and the guest ran with interrupts enabled, but the replay injects only at VM entries (as the recording host\'s KVM, kvm_pvm, does) and this run had none before its exit; KVM, whose run had in-kernel exits the trace does not record, took the interrupt within it'

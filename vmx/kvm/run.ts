@@ -10,7 +10,6 @@ import { PIO_DATA_OFFSET, type SharedPages, type VcpuObject } from './objects.js
 
 /** VMX exit reason of a failed VM entry for invalid guest state (bit 31: entry failure). */
 const ENTRY_FAILURE_INVALID_STATE = 0x80000021n;
-const RFLAGS_IF = 1n << 9n;
 
 /** kvm_run by field path, through the measured layout. */
 export class RunPage {
@@ -66,12 +65,11 @@ function entryRefused(s: KvmSregs): boolean {
 /** post_kvm_run_save: the interrupt and APIC state every return from KVM_RUN reports. */
 function postRunSave(run: RunPage, vcpu: VcpuObject): void {
   const core = vcpu.core;
-  const sregs = core.getSregs();
-  vcpu.cr8 = sregs.cr8;
-  run.put(vcpu.shared, 'if_flag', (core.getRegs().rflags & RFLAGS_IF) !== 0n ? 1 : 0);
+  vcpu.cr8 = core.cr8;
+  run.put(vcpu.shared, 'if_flag', core.interruptsEnabled ? 1 : 0);
   // kvm_get_cr8: the local APIC's TPR when it is in kernel.
-  run.put(vcpu.shared, 'cr8', vcpu.lapic ? BigInt((vcpu.lapic.get(0x80) >> 4) & 0xf) : sregs.cr8);
-  run.put(vcpu.shared, 'apic_base', sregs.apic_base);
+  run.put(vcpu.shared, 'cr8', vcpu.lapic ? BigInt((vcpu.lapic.get(0x80) >> 4) & 0xf) : core.cr8);
+  run.put(vcpu.shared, 'apic_base', core.apicBase);
   // With the 8259 in kernel KVM always reports ready (pic_in_kernel).
   run.put(vcpu.shared, 'ready_for_interrupt_injection', vcpu.vm.irqchip || core.readyForInterruptInjection ? 1 : 0);
 }

@@ -1,12 +1,26 @@
-// Reads one raw log the native shim wrote (format: recorder/shim/shim.h, docs/recorder.md). The
-// bytes are untrusted: every length and offset is checked, and a truncated or corrupt log yields
-// every complete record before the damage plus one line saying what was wrong.
+// Reads one raw log the native shim writes (format: recorder/shim/shim.h, docs/recorder.md), while
+// the shim is still writing it or after. The bytes are untrusted: every length and offset is
+// checked, and a truncated or corrupt log yields every complete record before the damage plus one
+// line saying what was wrong. Record bytes are copied out, because a chunk the reader has finished
+// goes back to the writer to be filled again.
 
 import type { Direction } from '../schemas/model.js';
 
-const MAGIC = 'IOGRAW01';
-const HEADER = 64;
+const MAGIC = 'IOGRAW02';
+const VERSION = 2;
+export const RAW_CHUNK = 4 << 20;
+/** Where records start: after the 64-byte header and the chunk index. */
+const HEADER = 20480;
+const MAX_CHUNKS = 4096;
+const FREE_SLOTS = 64;
+/** u32 indexes into the header: the chunk index, the free ring's head and tail, its slots. */
+const PHYS = 16;
+const FREE_HEAD = PHYS + MAX_CHUNKS;
+const FREE_TAIL = FREE_HEAD + 1;
+const FREE_SLOT = FREE_TAIL + 1;
 const REC = 32;
+/** Bytes of records copied out of the log at a time. */
+const SPAN = 256 << 10;
 const REGION = 24;
 
 const REC_TYPE = {
@@ -21,10 +35,8 @@ export interface RawHeader {
   pid: number;
   ppid: number;
   abi: 'lp64' | 'ilp32';
-  cursor: number;
   t0: bigint;
   valgrind: boolean;
-  dropped: number;
 }
 
 export interface RawRegion {
@@ -61,26 +73,18 @@ export type RawBody =
   | { type: 'exit'; status: number }
   | { type: 'note'; message: string };
 
-export interface RawLog {
-  header: RawHeader;
-  /** Complete records seen so far. */
-  count: number;
-  /** Records reserved but never committed: the writer was killed while filling them. */
-  uncommitted: number;
-  /** What was wrong with the file, if anything; the records before the damage are kept. */
-  damage?: string;
-}
-
 class Malformed extends Error {}
 
 const pad8 = (n: number) => (n + 7) & ~7;
 
-/** A view of `len` bytes of the log, without a copy: events keep referring to the file's bytes. */
+/** A view of `len` bytes of a record: records are parsed from a private copy of the log's bytes. */
 const view = (buf: Buffer, at: number, len: number) => new Uint8Array(buf.buffer, buf.byteOffset + at, len);
 
-function num(v: bigint): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Malformed(`value ${v} out of range`);
-  return Number(v);
+/** A u64 field as a number (addresses, lengths, sequence numbers), without making a bigint. */
+function u64(buf: Buffer, at: number): number {
+  const high = buf.readUInt32LE(at + 4);
+  if (high >= 0x200000) throw new Malformed(`value ${buf.readBigUInt64LE(at)} out of range`);
+  return high * 0x100000000 + buf.readUInt32LE(at);
 }
 
 function parseRegions(buf: Buffer, at: number, end: number, count: number): RawRegion[] {
@@ -92,7 +96,7 @@ function parseRegions(buf: Buffer, at: number, end: number, count: number): RawR
     const flags = buf.readUInt8(at + 5);
     const rolelen = buf.readUInt8(at + 6);
     const problem = buf.readUInt8(at + 7);
-    const addr = num(buf.readBigUInt64LE(at + 8));
+    const addr = u64(buf, at + 8);
     const length = buf.readUInt32LE(at + 16);
     const datalen = buf.readUInt32LE(at + 20);
     const vbits = (flags & 2) !== 0;
@@ -143,11 +147,11 @@ function parseBody(buf: Buffer, type: number, at: number, end: number): RawBody 
       need(40);
       return {
         type: 'mmap', fd: buf.readInt32LE(at), prot: buf.readInt32LE(at + 4), flags: buf.readInt32LE(at + 8),
-        addr: num(buf.readBigUInt64LE(at + 16)), length: num(buf.readBigUInt64LE(at + 24)), mapOffset: num(buf.readBigUInt64LE(at + 32)),
+        addr: u64(buf, at + 16), length: u64(buf, at + 24), mapOffset: u64(buf, at + 32),
       };
     case REC_TYPE.munmap:
       need(16);
-      return { type: 'munmap', addr: num(buf.readBigUInt64LE(at)), length: num(buf.readBigUInt64LE(at + 8)) };
+      return { type: 'munmap', addr: u64(buf, at), length: u64(buf, at + 8) };
     case REC_TYPE.ioctlEnter:
       need(24);
       return {
@@ -157,7 +161,7 @@ function parseBody(buf: Buffer, type: number, at: number, end: number): RawBody 
     case REC_TYPE.ioctlExit:
       need(24);
       return {
-        type: 'ioctlExit', enterOffset: num(buf.readBigUInt64LE(at)), ret: Number(buf.readBigInt64LE(at + 8)),
+        type: 'ioctlExit', enterOffset: u64(buf, at), ret: buf.readInt32LE(at + 12) * 0x100000000 + buf.readUInt32LE(at + 8),
         errno: buf.readInt32LE(at + 16), regions: parseRegions(buf, at + 24, end, buf.readUInt32LE(at + 20)),
       };
     case REC_TYPE.memory: {
@@ -166,7 +170,7 @@ function parseBody(buf: Buffer, type: number, at: number, end: number): RawBody 
       const length = buf.readUInt32LE(at + 4);
       need(16 + length);
       if (why !== 1 && why !== 2) throw new Malformed(`memory record with reason ${why}`);
-      return { type: 'memory', why: why === 1 ? 'register' : 'write', addr: num(buf.readBigUInt64LE(at + 8)), data: view(buf, at + 16, length) };
+      return { type: 'memory', why: why === 1 ? 'register' : 'write', addr: u64(buf, at + 8), data: view(buf, at + 16, length) };
     }
     case REC_TYPE.fork:
       need(8);
@@ -192,66 +196,190 @@ function parseBody(buf: Buffer, type: number, at: number, end: number): RawBody 
 
 function parseHeader(buf: Buffer): RawHeader {
   if (buf.length < HEADER || buf.toString('latin1', 0, 8) !== MAGIC) throw new Malformed('not an ioctlgrind raw log');
-  if (buf.readUInt32LE(8) !== 1 || buf.readUInt32LE(12) !== HEADER) throw new Malformed('unsupported raw log version');
+  if (buf.readUInt32LE(8) !== VERSION || buf.readUInt32LE(12) !== HEADER || buf.readUInt32LE(28) !== RAW_CHUNK) throw new Malformed('unsupported raw log version');
   return {
     pid: buf.readUInt32LE(16),
     ppid: buf.readUInt32LE(20),
     abi: buf.readUInt32LE(24) === 1 ? 'ilp32' : 'lp64',
-    cursor: num(buf.readBigUInt64LE(32)),
     t0: buf.readBigUInt64LE(40),
     valgrind: (buf.readUInt32LE(48) & 1) !== 0,
-    dropped: buf.readUInt32LE(52),
   };
 }
 
-/** Opens a raw log: its header, and counters its records() generator fills in as it goes. */
-export function openRawLog(buf: Buffer): RawLog {
-  return { header: parseHeader(buf), uncommitted: 0, count: 0 };
+/** Where a log's physical chunks come from: a live mapping of the file, or the file read whole. */
+export interface ChunkSource {
+  /** Physical chunk `p`: RAW_CHUNK bytes, fewer where the file ends inside it. */
+  chunk(p: number): Buffer;
+  /** Gives an emptied chunk (already zeroed) back to the writer; only live logs do. */
+  recycles: boolean;
+}
+
+/** A raw log read from a buffer holding the whole file (after the fact, and in tests). */
+export function wholeFile(buf: Buffer): ChunkSource {
+  // Atomics need aligned typed arrays; a pooled small Buffer may not be.
+  const whole = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
+  return { chunk: (p) => whole.subarray(p * RAW_CHUNK, (p + 1) * RAW_CHUNK), recycles: false };
 }
 
 /**
- * The complete records of a raw log, in file order, one at a time so that a big log never exists
- * as records all at once. Damage stops the walk and is noted in `log.damage`.
+ * One process's raw log. `records()` yields the records committed since its last call, so a log
+ * can be followed while the shim writes it; `final` says the writer is gone, so a record that is
+ * still uncommitted never will be.
  */
-export function* rawRecords(buf: Buffer, log: RawLog): Generator<RawRecord> {
-  const end = Math.min(log.header.cursor, buf.length);
-  let at = HEADER;
-  try {
-    while (at + 8 <= end) {
-      const len = buf.readUInt32LE(at);
-      const type = buf.readUInt16LE(at + 4);
-      if (len === 0) {
-        // Reserved, but the writer died before it stored the length: nothing after it is reachable.
-        throw new Malformed(`record at ${at} has no length`);
-      }
-      if (len % 8 !== 0 || len < 8 || at + len > buf.length) throw new Malformed(`record at ${at} has a bad length ${len}`);
-      if (type === REC_TYPE.pad) {
-        at += len;
-        continue;
-      }
-      if (type === 0) {
-        log.uncommitted++;
-        at += len;
-        continue;
-      }
-      if (len < REC) throw new Malformed(`record at ${at} shorter than its header`);
-      const record: RawRecord = {
-        offset: at, seq: num(buf.readBigUInt64LE(at + 8)), tid: buf.readUInt32LE(at + 16), time: buf.readBigUInt64LE(at + 24),
-        body: parseBody(buf, type, at + REC, at + len),
-      };
-      log.count++;
-      at += len;
-      yield record;
+export class RawLog {
+  readonly header: RawHeader;
+  /** Complete records seen so far. */
+  count = 0;
+  /** Records reserved but never committed: the writer was killed while filling them. */
+  uncommitted = 0;
+  /** What was wrong with the file, if anything; the records before the damage are kept. */
+  damage?: string;
+  private readonly index: Uint32Array;
+  /** u32 views of the chunks, for atomic loads of record headers. */
+  private readonly words = new Map<number, Uint32Array>();
+  /** The logical offset of the next record to read. */
+  private at = HEADER;
+
+  /** Throws when the file is not a raw log this version writes. */
+  constructor(private readonly source: ChunkSource) {
+    const first = source.chunk(0);
+    try {
+      this.header = parseHeader(first);
+    } catch (e) {
+      if (e instanceof Malformed) throw new Error(e.message);
+      throw e;
     }
-    if (log.header.cursor > buf.length) throw new Malformed(`file ends at ${buf.length}, records were reserved up to ${log.header.cursor}`);
-  } catch (e) {
-    if (!(e instanceof Malformed)) throw e;
-    log.damage = e.message;
+    this.index = new Uint32Array(first.buffer, first.byteOffset, HEADER / 4);
+  }
+
+  /** Records the shim dropped because the log could not grow. */
+  get dropped(): number {
+    return Atomics.load(this.index, 13);
+  }
+
+  /** Bytes of records the shim has reserved. */
+  get recordBytes(): number {
+    return this.cursor() - HEADER;
+  }
+
+  /** Bytes of file the log has taken: chunks are reused once read, so this stays small while ingest keeps up. */
+  get fileBytes(): number {
+    return Atomics.load(this.index, 14) * RAW_CHUNK;
+  }
+
+  *records(final: boolean): Generator<RawRecord> {
+    if (this.damage) return;
+    try {
+      const cursor = this.cursor();
+      while (this.at < cursor) {
+        const logical = Math.floor(this.at / RAW_CHUNK);
+        if (logical >= MAX_CHUNKS) throw new Malformed(`cursor ${cursor} beyond the largest log`);
+        const entry = Atomics.load(this.index, PHYS + logical);
+        if (entry === 0) {
+          // No chunk yet: the writer is about to map it, or (final) could not, and counted the drop.
+          if (!final) return;
+          this.at = (logical + 1) * RAW_CHUNK;
+          continue;
+        }
+        if (entry > MAX_CHUNKS) throw new Malformed(`chunk index entry ${logical} names chunk ${entry - 1}`);
+        const span = this.committed(entry - 1, this.at % RAW_CHUNK, Math.min(RAW_CHUNK, cursor - logical * RAW_CHUNK), final);
+        const base = this.at;
+        for (let at = 0; at < span.bytes.length; ) {
+          const len = span.bytes.readUInt32LE(at);
+          const type = span.bytes.readUInt16LE(at + 4);
+          this.at = base + at + len;
+          if (type === 0) this.uncommitted++;
+          else if (type !== REC_TYPE.pad) {
+            if (len < REC) throw new Malformed(`record at ${base + at} shorter than its header`);
+            const record: RawRecord = {
+              offset: base + at, seq: u64(span.bytes, at + 8), tid: span.bytes.readUInt32LE(at + 16), time: span.bytes.readBigUInt64LE(at + 24),
+              body: parseBody(span.bytes, type, at + REC, at + len),
+            };
+            this.count++;
+            yield record;
+          }
+          at += len;
+        }
+        if (span.damage) throw new Malformed(span.damage);
+        if (span.waiting) return;
+        if (this.at % RAW_CHUNK === 0) this.recycle(logical, entry - 1, final);
+      }
+    } catch (e) {
+      if (!(e instanceof Malformed)) throw e;
+      this.damage = e.message;
+    }
+  }
+
+  /**
+   * The records of physical chunk `p` from `from` that are whole: committed (or, `final`, never
+   * going to be), copied out in one piece after their commits were seen, so the copy holds what the
+   * writer stored before committing; at most SPAN bytes unless one record is longer. `waiting`:
+   * the next record is not committed yet; `damage`: what stopped the walk, after the records before it.
+   */
+  private committed(p: number, from: number, limit: number, final: boolean): { bytes: Buffer; waiting: boolean; damage?: string } {
+    const buf = this.source.chunk(p);
+    let words = this.words.get(p);
+    if (!words || words.length * 4 !== (buf.length & ~3)) this.words.set(p, (words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >> 2)));
+    let end = from;
+    let damage: string | undefined;
+    let waiting = false;
+    const where = (at: number) => (at - from) + this.at;
+    while (end < limit && end - from < SPAN) {
+      if (end + 8 > buf.length) {
+        damage = `file ends at ${p * RAW_CHUNK + buf.length}, inside chunk ${p}; records were reserved further`;
+        break;
+      }
+      const len = Atomics.load(words, end >> 2);
+      const type = Atomics.load(words, (end >> 2) + 1) & 0xffff;
+      if (len === 0) {
+        // Reserved a moment ago, its length comes next; or (final) the writer died before storing
+        // it, and nothing after it in this chunk is reachable.
+        if (final) damage = `record at ${where(end)} has no length`;
+        waiting = true;
+        break;
+      }
+      if (len % 8 !== 0 || len < 8 || end + len > RAW_CHUNK) {
+        damage = `record at ${where(end)} has a bad length ${len}`;
+        break;
+      }
+      if (end + len > buf.length) {
+        damage = `file ends at ${p * RAW_CHUNK + buf.length}, inside the record at ${where(end)}`;
+        break;
+      }
+      if (type === 0 && !final) {
+        waiting = true; // still being written
+        break;
+      }
+      end += len;
+    }
+    return { bytes: Buffer.from(buf.subarray(from, end)), waiting, ...(damage ? { damage } : {}) };
+  }
+
+  /** The header's cursor: the end of the records reserved so far (read twice over if the shim moved it meanwhile). */
+  private cursor(): number {
+    for (;;) {
+      const high = Atomics.load(this.index, 9);
+      const low = Atomics.load(this.index, 8);
+      if (Atomics.load(this.index, 9) !== high) continue;
+      return Math.min(high * 0x100000000 + low, Number.MAX_SAFE_INTEGER); // records() rejects a cursor that large
+    }
+  }
+
+  /** A chunk read to its end goes back to the writer while it still runs. */
+  private recycle(logical: number, physical: number, final: boolean): void {
+    if (logical === 0 || final || !this.source.recycles) return;
+    this.words.delete(physical);
+    this.source.chunk(physical).fill(0);
+    const head = Atomics.load(this.index, FREE_HEAD);
+    const tail = this.index[FREE_TAIL];
+    if (tail - head >= FREE_SLOTS) return; // the writer is not taking them: it just grows the file
+    Atomics.store(this.index, FREE_SLOT + (tail % FREE_SLOTS), physical);
+    Atomics.store(this.index, FREE_TAIL, (tail + 1) >>> 0);
   }
 }
 
-/** Parses a whole raw log into memory (for tools and tests; ingest walks rawRecords). */
+/** Parses a whole raw log file into memory (for tools and tests; ingest follows logs as they grow). */
 export function parseRawLog(buf: Buffer): RawLog & { records: RawRecord[] } {
-  const log = openRawLog(buf);
-  return Object.assign(log, { records: [...rawRecords(buf, log)] });
+  const log = new RawLog(wholeFile(buf));
+  return Object.assign(log, { records: [...log.records(true)] });
 }

@@ -1,14 +1,16 @@
 // `ioctlgrind record`: prepare a private directory for the shim (sequence counter, rule tables),
 // run the target under it, then ingest what it wrote into a trace.
 
-import { accessSync, closeSync, constants as fsConstants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Abi, SchemaSet } from '../schemas/model.js';
+import { toolVersion } from '../schemas/paths.js';
 import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { TraceHeader } from '../traces/events.js';
 import { TraceWriter } from '../traces/writer.js';
-import { ingest } from './ingest.js';
+import { Ingester } from './ingest.js';
 import { buildRuleTable } from './rules.js';
 import { RecordError, elfAbi, requireKvm, resolveCommand, runTarget, type TargetExit } from './spawn.js';
 
@@ -25,7 +27,10 @@ export interface RecordResult {
   events: number;
   /** Records the shims could not write (their raw log could not grow); the trace has a note each. */
   dropped: number;
-  /** Nanoseconds spent running the target, and ingesting its raw logs into the trace. */
+  /** Bytes of records the shims wrote, and the raw logs' size (RAM on tmpfs): chunks are reused once ingested. */
+  recordBytes: number;
+  rawBytes: number;
+  /** Nanoseconds spent running the target, and ingesting its raw logs into the trace after it ended. */
   targetNs: bigint;
   ingestNs: bigint;
 }
@@ -56,45 +61,52 @@ function rawParent(): string {
   }
 }
 
+/** How long ingest waits when the shims had nothing new. */
+const IDLE_MS = 5;
+
 export async function record(options: RecordOptions): Promise<RecordResult> {
   if (options.command.length === 0) throw new RecordError('say which command to record: ioctlgrind record -- CMD ARGS...');
   requireKvm();
   const abi = elfAbi(resolveCommand(options.command[0]));
   const set = SchemaRegistry.default().set(options.schemaSet ?? 'kvm-linux');
+  const header: TraceHeader = {
+    format: 'ioctlgrind-trace',
+    formatVersion: 1,
+    tool: toolVersion(),
+    schemaSets: [schemaStamp(set)],
+    host: { hostname: hostname(), kernel: release(), arch: arch() },
+    command: options.command,
+    abi,
+    recorder: 'native',
+    exact: false,
+    memcheck: options.memcheck,
+    startedAt: new Date().toISOString(),
+  };
+  let writer: TraceWriter;
   try {
-    closeSync(openSync(options.output, 'w', 0o600)); // fail before the run, not after it
+    writer = TraceWriter.create(options.output, header, { flushBytes: 4 << 20 }); // fails before the run, not after it
   } catch (e) {
     throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
   }
   const rawDir = mkdtempSync(join(rawParent(), 'ioctlgrind-raw-')); // mode 0700
   try {
     const rules = prepareRawDir(rawDir, set);
-    const startedAt = new Date().toISOString();
     const t0 = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
-    const exit = await runTarget({ command: options.command, abi, rawDir, rules, memcheck: options.memcheck });
-    const t1 = process.hrtime.bigint();
-    const { events, valgrind, dropped } = ingest({ rawDir, t0, abi, root: exit });
-    const header: TraceHeader = {
-      format: 'ioctlgrind-trace',
-      formatVersion: 1,
-      tool: 'ioctlgrind 0.1.0',
-      schemaSets: [schemaStamp(set)],
-      host: { hostname: hostname(), kernel: release(), arch: arch() },
-      command: options.command,
-      abi,
-      recorder: 'native',
-      exact: false,
-      memcheck: valgrind,
-      startedAt,
-    };
-    const writer = TraceWriter.create(options.output, header, { flushBytes: 4 << 20 });
-    try {
-      for (const e of events) writer.write(e);
-    } finally {
-      writer.close();
+    const target = runTarget({ command: options.command, abi, rawDir, rules, memcheck: options.memcheck });
+    const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => writer.write(e) });
+    // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
+    // most of the trace is written by the time the target exits.
+    let exit: TargetExit | undefined;
+    void target.exit.then((e) => (exit = e), () => {});
+    while (exit === undefined) {
+      const progress = ingester.poll();
+      await Promise.race([target.exit, delay(progress ? 0 : IDLE_MS)]);
     }
-    return { exit, events: events.length, dropped, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };
+    const t1 = process.hrtime.bigint();
+    ingester.finish(exit);
+    return { exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };
   } finally {
+    writer.close();
     rmSync(rawDir, { recursive: true, force: true });
   }
 }

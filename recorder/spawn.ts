@@ -94,15 +94,16 @@ export function requireKvm(): void {
   }
 }
 
-export function runTarget(options: SpawnOptions): Promise<TargetExit> {
+/** Starts the target; `exit` settles when it ends (rejects, with one line, when it cannot start). */
+export function runTarget(options: SpawnOptions): { pid: number; exit: Promise<TargetExit> } {
   const exe = resolveCommand(options.command[0]);
   const preload = [preloadPath(options.abi), process.env.LD_PRELOAD].filter(Boolean).join(':');
   const valgrind = options.memcheck ? [resolveCommand('valgrind'), '--tool=memcheck'] : [];
   const argv = [...valgrind, exe, ...options.command.slice(1)];
   const env = { ...process.env, LD_PRELOAD: preload, IOCTLGRIND_DIR: options.rawDir, IOCTLGRIND_RULES: options.rules };
-  return new Promise((done, fail) => {
-    // argv[0] as the user wrote it, as a shell would pass it.
-    const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env, argv0: options.memcheck ? 'valgrind' : options.command[0] });
+  // argv[0] as the user wrote it, as a shell would pass it.
+  const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit', env, argv0: options.memcheck ? 'valgrind' : options.command[0] });
+  const exit = new Promise<TargetExit>((done, fail) => {
     // The terminal's ^C reaches the target too; the recorder stays to write the trace.
     const ignore = () => {};
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
@@ -122,4 +123,5 @@ export function runTarget(options: SpawnOptions): Promise<TargetExit> {
       done({ pid: child.pid ?? 0, status: signo !== undefined ? 128 + signo : (code ?? 0), ...(signo !== undefined ? { signal: signo } : {}) });
     });
   });
+  return { pid: child.pid ?? 0, exit };
 }

@@ -203,9 +203,17 @@ export class SchemaRegistry {
   }
 }
 
+const stamps = new WeakMap<SchemaSet, string>();
+
 /** `id@hash`: which set, and which content of it, a trace was recorded with. */
 export function schemaStamp(set: SchemaSet): string {
-  return `${set.id}@${createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 12)}`;
+  let stamp = stamps.get(set);
+  if (stamp === undefined) {
+    // Hashing a whole set takes about 15 ms: once per set, not once per recording.
+    stamp = `${set.id}@${createHash('sha256').update(JSON.stringify(set)).digest('hex').slice(0, 12)}`;
+    stamps.set(set, stamp);
+  }
+  return stamp;
 }
 
 export function layoutOf(set: SchemaSet, abi: Abi, name: string): Layout | undefined {

@@ -3,7 +3,7 @@
 // The first frame holds the TraceHeader, every later frame one TraceEvent.
 
 import { Packr } from 'msgpackr';
-import { crc32 } from './crc32.js';
+import { crc32 } from 'node:zlib';
 
 export const MAGIC = Buffer.from('IOGTRC01', 'latin1');
 export const FRAME_HEADER_BYTES = 8;

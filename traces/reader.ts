@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type { TraceEvent, TraceHeader } from './events.js';
 import { codec, FRAME_HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, TraceError } from './frame.js';
-import { crc32 } from './crc32.js';
+import { crc32 } from 'node:zlib';
 import { InvalidFrame, validateEvent, validateHeader } from './validate.js';
 
 /** Where a trace was cut short, and what was cut. */

@@ -239,13 +239,23 @@ EXPORT pid_t fork(void) {
   if (!shim_ready) return REAL(fork)();
   uint64_t seq = next_seq(); /* taken first so the fork precedes everything the child records */
   pid_t child = REAL(fork)();
-  if (child > 0) {
+  if (child != 0) {
+    /* A failed fork still uses its number: ingest, running beside the target, emits events in
+     * number order and would otherwise wait for it until the end. */
     int err = errno;
-    void *p = rec_begin(sizeof(struct rec_fork), NULL);
+    static const char failed[] = "fork failed";
+    void *p = child > 0 ? rec_begin(sizeof(struct rec_fork), NULL)
+                        : rec_begin((uint32_t)(sizeof(struct rec_note) + sizeof failed - 1), NULL);
     if (p) {
       ((struct rec *)p)->seq = seq;
-      *BODY(p, struct rec_fork) = (struct rec_fork){child, 0};
-      rec_commit(p, REC_FORK);
+      if (child > 0) {
+        *BODY(p, struct rec_fork) = (struct rec_fork){child, 0};
+        rec_commit(p, REC_FORK);
+      } else {
+        *BODY(p, struct rec_note) = (struct rec_note){sizeof failed - 1, 0};
+        memcpy(BODY(p, struct rec_note) + 1, failed, sizeof failed - 1);
+        rec_commit(p, REC_NOTE);
+      }
     }
     errno = err;
   }

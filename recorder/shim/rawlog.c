@@ -19,7 +19,9 @@
 
 static int log_fd = -1;
 static struct raw_header *hdr;
-static _Atomic(uint8_t *) chunks[RAW_MAX_CHUNKS];
+static _Atomic(uint8_t *) chunks[RAW_MAX_CHUNKS]; /* logical chunk -> where this process maps it */
+static _Atomic(uint8_t *) physmap[RAW_MAX_CHUNKS]; /* physical chunk -> where this process maps it */
+static _Atomic uint32_t spare;                    /* a physical chunk (+1) taken and not used */
 static _Atomic uint64_t *seq_counter; /* shared by every process of the recording */
 static const char *log_dir;
 static int log_abi;
@@ -43,20 +45,56 @@ static int high_fd(int fd) {
   return h;
 }
 
-static uint8_t *map_chunk(uint32_t i) {
-  uint8_t *p = atomic_load_explicit(&chunks[i], memory_order_acquire);
-  if (p) return p;
-  /* fallocate never shrinks the file, so concurrent growers cannot undo each other. MAP_POPULATE
-   * maps the whole chunk at once: on tmpfs that spares the target a page fault per 4 KiB. */
-  if (fallocate64(log_fd, 0, (off64_t)i * RAW_CHUNK, RAW_CHUNK) != 0) return NULL;
-  p = real_mmap64(NULL, RAW_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, log_fd, (off64_t)i * RAW_CHUNK);
-  if (p == MAP_FAILED) return NULL;
+static uint8_t *map_phys(uint32_t p) {
+  uint8_t *m = atomic_load_explicit(&physmap[p], memory_order_acquire);
+  if (m) return m;
+  /* MAP_POPULATE maps the whole chunk at once: on tmpfs that spares a page fault per 4 KiB. */
+  m = real_mmap64(NULL, RAW_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, log_fd, (off64_t)p * RAW_CHUNK);
+  if (m == MAP_FAILED) return NULL;
   uint8_t *expected = NULL;
-  if (!atomic_compare_exchange_strong(&chunks[i], &expected, p)) {
-    real_munmap(p, RAW_CHUNK);
-    p = expected;
+  if (!atomic_compare_exchange_strong(&physmap[p], &expected, m)) {
+    real_munmap(m, RAW_CHUNK);
+    m = expected;
   }
+  return m;
+}
+
+/* A physical chunk for a new logical one: the one this process set aside, else one the reader
+ * emptied, else a new one at the end of the file. -1 when the file cannot grow. */
+static int64_t take_phys(void) {
+  uint32_t s = atomic_exchange(&spare, 0);
+  if (s) return (int64_t)s - 1;
+  for (;;) {
+    uint32_t h = atomic_load(&hdr->free_head), t = atomic_load_explicit(&hdr->free_tail, memory_order_acquire);
+    if (h == t) break;
+    uint32_t p = atomic_load(&hdr->free_slot[h % RAW_FREE_SLOTS]);
+    if (atomic_compare_exchange_weak(&hdr->free_head, &h, h + 1)) return p;
+  }
+  uint32_t p = atomic_fetch_add(&hdr->nphys, 1);
+  /* fallocate never shrinks the file, so concurrent growers cannot undo each other. */
+  if (p >= RAW_MAX_CHUNKS || fallocate64(log_fd, 0, (off64_t)p * RAW_CHUNK, RAW_CHUNK) != 0) return -1;
   return p;
+}
+
+static uint8_t *map_chunk(uint32_t i) {
+  uint8_t *m = atomic_load_explicit(&chunks[i], memory_order_acquire);
+  if (m) return m;
+  uint32_t e = atomic_load_explicit(&hdr->phys[i], memory_order_acquire);
+  if (!e) {
+    int64_t p = take_phys();
+    if (p < 0) return NULL;
+    uint32_t none = 0;
+    if (atomic_compare_exchange_strong(&hdr->phys[i], &none, (uint32_t)p + 1)) {
+      e = (uint32_t)p + 1;
+    } else { /* another thread chose first: keep ours for next time (or lose 4 MiB of file) */
+      uint32_t empty = 0;
+      atomic_compare_exchange_strong(&spare, &empty, (uint32_t)p + 1);
+      e = none;
+    }
+  }
+  m = map_phys(e - 1);
+  if (m) atomic_store_explicit(&chunks[i], m, memory_order_release);
+  return m;
 }
 
 static int map_seq_counter(const char *dir) {
@@ -80,7 +118,10 @@ static int create_log(void) {
   if (fd < 0) return -1;
   log_fd = high_fd(fd);
   memset(chunks, 0, sizeof chunks);
-  uint8_t *c0 = map_chunk(0);
+  memset(physmap, 0, sizeof physmap);
+  atomic_store(&spare, 0);
+  if (fallocate64(log_fd, 0, 0, RAW_CHUNK) != 0) return -1;
+  uint8_t *c0 = map_phys(0);
   if (!c0) return -1;
   hdr = (struct raw_header *)c0;
   memcpy(hdr->magic, RAW_MAGIC, 8);
@@ -91,6 +132,9 @@ static int create_log(void) {
   hdr->abi = (uint32_t)log_abi;
   hdr->chunk_size = RAW_CHUNK;
   hdr->t0 = now_ns();
+  atomic_store(&hdr->nphys, 1);
+  atomic_store(&hdr->phys[0], 1);
+  chunks[0] = c0;
   atomic_store(&hdr->cursor, RAW_HEADER_SIZE);
   return 0;
 }
@@ -109,7 +153,7 @@ void rawlog_set_flags(uint32_t flags) {
 /* In a forked child: leave the parent's log alone and start this process's own. */
 void rawlog_after_fork(void) {
   for (uint32_t i = 0; i < RAW_MAX_CHUNKS; i++) {
-    uint8_t *p = atomic_load(&chunks[i]);
+    uint8_t *p = atomic_load(&physmap[i]);
     if (p) real_munmap(p, RAW_CHUNK);
   }
   real_close(log_fd);

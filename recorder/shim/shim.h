@@ -10,24 +10,35 @@
 
 /* ---- raw log ------------------------------------------------------------------------------- */
 
-#define RAW_MAGIC "IOGRAW01"
-#define RAW_VERSION 1
-#define RAW_HEADER_SIZE 64
+#define RAW_MAGIC "IOGRAW02"
+#define RAW_VERSION 2
 #define RAW_CHUNK (4u << 20)        /* the log grows by mapping chunks of this size */
-#define RAW_MAX_CHUNKS 4096         /* 16 GiB per process, then records are dropped (counted) */
+#define RAW_MAX_CHUNKS 4096         /* 16 GiB of records per process, then they are dropped (counted) */
 #define RAW_MAX_RECORD (1u << 20)   /* larger payloads are split (memory) or truncated (regions) */
+#define RAW_FREE_SLOTS 64           /* chunks the reader has emptied, waiting to be written again */
+#define RAW_HEADER_SIZE 20480       /* header and chunk index; records start after them */
 
+/* Records are addressed by a logical offset (the cursor's space). Logical chunk L lives in physical
+ * chunk phys[L]-1 of the file. Once the reader (ingest, running beside the target) has read every
+ * record of a chunk, it zeroes the chunk and hands it back through the free ring, and the writer
+ * fills it again: its pages are already allocated and mapped, so a long recording costs the target
+ * no page faults and holds a few chunks of RAM. When the ring is empty the file grows instead:
+ * the writer never waits for the reader. Physical chunk 0 holds this header and stays logical 0. */
 struct raw_header {
   char magic[8];
   uint32_t version, header_size;
   uint32_t pid, ppid;
   uint32_t abi; /* 0 lp64, 1 ilp32 */
   uint32_t chunk_size;
-  _Atomic uint64_t cursor; /* next free byte; records are reserved by fetch-add on it */
+  _Atomic uint64_t cursor; /* next free logical byte; records are reserved by fetch-add on it */
   uint64_t t0;             /* CLOCK_MONOTONIC ns when the log was created */
   uint32_t flags;          /* RAW_F_* */
   _Atomic uint32_t dropped;/* records lost because the log could not grow */
-  uint8_t pad[8];
+  _Atomic uint32_t nphys;  /* physical chunks allocated in the file */
+  uint32_t pad;
+  _Atomic uint32_t phys[RAW_MAX_CHUNKS]; /* logical chunk -> physical chunk + 1; 0: none yet */
+  _Atomic uint32_t free_head, free_tail; /* the free ring: the writer takes at head, the reader puts at tail */
+  _Atomic uint32_t free_slot[RAW_FREE_SLOTS];
 };
 #define RAW_F_VALGRIND 1u
 
@@ -150,8 +161,9 @@ struct rule_attr {
 
 
 /* The formats are the same for the 64-bit and the 32-bit shim; the compiler checks it. */
-_Static_assert(sizeof(struct raw_header) == RAW_HEADER_SIZE, "raw header");
-_Static_assert(offsetof(struct raw_header, cursor) == 32, "raw header cursor");
+_Static_assert(sizeof(struct raw_header) <= RAW_HEADER_SIZE, "raw header");
+_Static_assert(offsetof(struct raw_header, cursor) == 32 && offsetof(struct raw_header, phys) == 64, "raw header");
+_Static_assert(offsetof(struct raw_header, free_head) == 64 + 4 * RAW_MAX_CHUNKS, "raw free ring");
 _Static_assert(sizeof(struct rec) == 32, "record header");
 _Static_assert(sizeof(struct rec_region) == 24, "region header");
 _Static_assert(sizeof(struct rec_ioctl_enter) == 24 && sizeof(struct rec_ioctl_exit) == 24, "ioctl");

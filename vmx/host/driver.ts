@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../schemas/paths.js';
 import { AddressSpace, errnoName, type Driver, type IoctlResult } from '../driver.js';
 
-interface KvmHostAddon {
+export interface KvmHostAddon {
   open(path: string): number;
   close(fd: number): number;
   ioctl(fd: number, request: number, arg: number | bigint): number;
@@ -25,8 +25,11 @@ export const KVM_PATH = '/dev/kvm';
 
 let addon: KvmHostAddon | undefined;
 
-/** Loads build/kvmhost.node, building it first where npm install did not (--ignore-scripts, a wiped build/). */
-function loadAddon(): KvmHostAddon {
+/**
+ * Loads build/kvmhost.node, building it first where npm install did not (--ignore-scripts, a wiped
+ * build/). The recorder maps its raw logs through it too.
+ */
+export function loadAddon(): KvmHostAddon {
   if (addon) return addon;
   const root = packageRoot();
   const path = join(root, 'build', 'kvmhost.node');

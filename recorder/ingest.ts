@@ -51,11 +51,15 @@ export interface IngestOptions {
   sink: (event: TraceEvent) => void;
   /** Follow the logs through shared mappings while they are written (else read each file whole at the end). */
   live: boolean;
+  /** Events held back for ordering before the oldest are written regardless (default 50,000). */
+  maxHeld?: number;
 }
 
 const LOG_NAME = /^raw-(\d+)-(\d+)\.log$/;
 /** Records taken from one log before the next log's turn. */
 const ROUND = 1024;
+/** Events held back for ordering before the oldest are written regardless. */
+const MAX_HELD = 50_000;
 
 function undefBitmap(vbits: Uint8Array): Uint8Array {
   const out = new Uint8Array(Math.ceil(vbits.length / 8));
@@ -322,6 +326,9 @@ export class Ingester {
 
   private emitReady(): void {
     for (let p = this.queue.peek(); p !== undefined && p.order < this.nextSeq; p = this.queue.peek()) this.emit(this.queue.pop() as Pending);
+    // A number that never gets its record (a process killed between taking it and committing)
+    // would hold back everything after it: past maxHeld events, the oldest go out anyway.
+    while (this.queue.size > (this.options.maxHeld ?? MAX_HELD)) this.emit(this.queue.pop() as Pending);
   }
 
   /**

@@ -5,10 +5,11 @@
 import type { Abi, Direction, IoctlSchema, PointerRule, SchemaSet, SubtableEntry } from '../schemas/model.js';
 import { fieldLocation, typeSize } from '../schemas/codec.js';
 
-const MAGIC = 'IOGRULE1';
+const MAGIC = 'IOGRULE2';
+const VERSION = 2;
 const HEADER = 64;
 const RULE = 32;
-const PTR = 24;
+const PTR = 32;
 const ATTR = 24;
 const PATH = 16;
 const NO_FIELD = 0xffff;
@@ -19,6 +20,7 @@ const ARG = { none: 0, value: 1, pointer: 2 } as const;
 const SZ = { const: 1, field: 2, deviceAttr: 3, oneReg: 4, dirtyBitmap: 5, cstring: 6, fieldBits: 7 } as const;
 const RULE_RUN = 1;
 const RULE_RET_FD = 2;
+const PTR_SIZE_IN_ELEM = 1;
 const ATTR_ANY = 0xffffffff;
 const ATTR_ANY64 = 0xffffffffffffffffn;
 /** The device key of attributes read on the /dev/kvm, VM and vCPU fds themselves. */
@@ -62,6 +64,11 @@ interface PtrRow {
   pConst: number;
   pAdd: number;
   role: string;
+  /** Pointers in array elements: the element count (0: a single pointer), size, index position in the role. */
+  count: number;
+  stride: number;
+  flags: number;
+  indexAt: number;
 }
 
 interface AttrRow {
@@ -115,12 +122,31 @@ function attrRows(set: SchemaSet): AttrRow[] {
   return rows;
 }
 
+/**
+ * A pointer inside the elements of a fixed-length array (`ranges[].bitmap`): the array's element
+ * count and size, and where the index goes in the role, as planRegions (schemas/regions.ts) walks
+ * it. Arrays reached through a pointer or of variable length give no elements there, so none here.
+ */
+function arrayOf(set: SchemaSet, abi: Abi, struct: string, path: string): { prefix: string; count: number; stride: number } | undefined {
+  const at = path.indexOf('[]');
+  const prefix = path.slice(0, at);
+  const array = fieldLocation(set, abi, struct, prefix);
+  const elem = fieldLocation(set, abi, struct, `${prefix}[]`);
+  if (array?.type.kind !== 'array' || !elem || array.type.count === 0) return undefined;
+  return { prefix, count: array.type.count, stride: elem.size };
+}
+
 function pointerRow(set: SchemaSet, abi: Abi, struct: string, p: PointerRule): PtrRow | undefined {
-  // Pointers inside array elements (`ranges[].bitmap`) need a loop the shim does not have.
-  if (p.field.includes('[]') || p.countField) return undefined;
   const at = fieldLocation(set, abi, struct, p.field);
   if (!at) return undefined;
-  const row: PtrRow = { field: at.offset, width: at.size, dir: dirCode(p.dir), sizeKind: 0, fsize: 0, pOff: 0, pConst: 0, pAdd: 0, role: p.field };
+  const row: PtrRow = { field: at.offset, width: at.size, dir: dirCode(p.dir), sizeKind: 0, fsize: 0, pOff: 0, pConst: 0, pAdd: 0, role: p.field, count: 0, stride: 0, flags: 0, indexAt: 0 };
+  let array: ReturnType<typeof arrayOf>;
+  if (p.field.includes('[]')) {
+    array = arrayOf(set, abi, struct, p.field);
+    const indexAt = Buffer.byteLength(p.field.slice(0, p.field.indexOf('[]') + 1));
+    if (!array || array.count > 0xffff || array.stride > 0xffff || indexAt > 0xff) return undefined;
+    Object.assign(row, { count: array.count, stride: array.stride, indexAt });
+  }
   const size = p.size;
   const loc = (name: string) => fieldLocation(set, abi, struct, name);
   switch (size.kind) {
@@ -129,8 +155,14 @@ function pointerRow(set: SchemaSet, abi: Abi, struct: string, p: PointerRule): P
     case 'field': {
       const f = loc(size.field);
       if (!f) return undefined;
-      if (size.bits) return { ...row, sizeKind: SZ.fieldBits, pOff: f.offset, fsize: f.size };
-      return { ...row, sizeKind: SZ.field, pOff: f.offset, fsize: f.size, pConst: Math.round((size.scale ?? 1) * SCALE_ONE), pAdd: size.add ?? 0 };
+      // planRegions reads `ranges[].nmsrs` in the pointer's own element; a count in some other array cannot be said.
+      let flags = row.flags;
+      if (size.field.includes('[]')) {
+        if (!array || !size.field.startsWith(`${array.prefix}[]`)) return undefined;
+        flags |= PTR_SIZE_IN_ELEM;
+      }
+      if (size.bits) return { ...row, flags, sizeKind: SZ.fieldBits, pOff: f.offset, fsize: f.size };
+      return { ...row, flags, sizeKind: SZ.field, pOff: f.offset, fsize: f.size, pConst: Math.round((size.scale ?? 1) * SCALE_ONE), pAdd: size.add ?? 0 };
     }
     case 'dirty-bitmap': {
       const f = loc(size.slotField);
@@ -245,6 +277,10 @@ export function buildRuleTable(set: SchemaSet, abi: Abi): Buffer {
     body.writeUInt32LE(p.pAdd, o + 12);
     body.writeUInt32LE(role.off, o + 16);
     body.writeUInt16LE(role.len, o + 20);
+    body.writeUInt16LE(p.count, o + 22);
+    body.writeUInt16LE(p.stride, o + 24);
+    body.writeUInt8(p.flags, o + 26);
+    body.writeUInt8(p.indexAt, o + 27);
   });
   attrs.forEach((a, i) => {
     const o = attrsOff + i * ATTR;
@@ -263,7 +299,7 @@ export function buildRuleTable(set: SchemaSet, abi: Abi): Buffer {
   });
   const strs = strings.bytes();
   body.write(MAGIC, 0, 'latin1');
-  const header = [1, abi === 'ilp32' ? 1 : 0, paths.length, pathsOff, unique.length, rulesOff, ptrs.length, ptrsOff, attrs.length, attrsOff, strs.length, strsOff];
+  const header = [VERSION, abi === 'ilp32' ? 1 : 0, paths.length, pathsOff, unique.length, rulesOff, ptrs.length, ptrsOff, attrs.length, attrsOff, strs.length, strsOff];
   header.forEach((v, i) => body.writeUInt32LE(v, 8 + i * 4));
   return Buffer.concat([body, strs]);
 }

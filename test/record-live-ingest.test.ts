@@ -2,17 +2,18 @@
 // and resumes there, and hands every chunk it has read back to the shim, which fills it again.
 
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Ingester } from '../recorder/ingest.js';
 import { prepareRawDir } from '../recorder/record.js';
 import { RAW_CHUNK, RawLog, parseRawLog, wholeFile } from '../recorder/rawlog.js';
 import { shimPath } from '../recorder/spawn.js';
 import { SchemaRegistry } from '../schemas/registry.js';
 import { buildMonitors, kvmSkipReason, recordCommand, tempDir } from './support/monitors.js';
 
-/** Runs kvmmon under the shim alone (nothing reads the log meanwhile); returns the log's bytes. */
-function rawLog(args: string[]): Buffer {
+/** Runs kvmmon under the shim alone (nothing reads the log meanwhile); returns the log's bytes and path. */
+function rawRun(args: string[]): { bytes: Buffer; path: string; dir: string } {
   const m = buildMonitors();
   const dir = tempDir('ioctlgrind-live-');
   const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
@@ -21,8 +22,11 @@ function rawLog(args: string[]): Buffer {
   expect(r.status).toBe(0);
   const logs = readdirSync(dir).filter((f) => f.startsWith('raw-'));
   expect(logs).toHaveLength(1);
-  return readFileSync(join(dir, logs[0]));
+  const path = join(dir, logs[0]);
+  return { bytes: readFileSync(path), path, dir };
 }
+
+const rawLog = (args: string[]) => rawRun(args).bytes;
 
 const seqs = (records: Iterable<{ seq: number }>) => [...records].map((r) => r.seq);
 
@@ -80,5 +84,26 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
     expect(rec.trace.map((e) => e.seq)).toEqual(rec.trace.map((_, i) => i));
     // Chunks went back to the shim: the file is smaller than the records written through it.
     expect(rec.rawBytes).toBeLessThan(rec.recordBytes);
+  });
+
+  it('writes the oldest held-back events anyway when a number never gets its record', () => {
+    const { bytes, path, dir } = rawRun(['--exits', '300', buildMonitors().guests.exits]);
+    const whole = parseRawLog(Buffer.from(bytes));
+    const gap = whole.records[20];
+    bytes.writeUInt32LE(0x7fffffff, gap.offset + 8); // its number is never seen
+    writeFileSync(path, bytes);
+    const follow = (maxHeld?: number) => {
+      const events: unknown[] = [];
+      const ingester = new Ingester({ rawDir: dir, t0: 0n, abi: 'lp64', rootPid: 1, live: false, sink: (e) => events.push(e), maxHeld });
+      ingester.poll();
+      const held = events.length;
+      ingester.finish({ pid: 1, status: 0 });
+      return { held, all: events.length };
+    };
+    const strict = follow();
+    expect(strict.held).toBeLessThanOrEqual(20); // everything after the gap waits for it
+    const bounded = follow(50);
+    expect(bounded.all).toBe(strict.all);
+    expect(bounded.held).toBeGreaterThanOrEqual(bounded.all - 1 - 50 - 1); // at most 50 wait (and the exit comes at the end)
   });
 });

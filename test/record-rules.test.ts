@@ -13,7 +13,8 @@ const byName = (name: string) => set.ioctls.find((io) => io.name === name)!;
 function table(abi: Abi) {
   const b = buildRuleTable(set, abi);
   const h = (i: number) => b.readUInt32LE(8 + i * 4);
-  expect(b.toString('latin1', 0, 8)).toBe('IOGRULE1');
+  expect(b.toString('latin1', 0, 8)).toBe('IOGRULE2');
+  expect(h(0)).toBe(2);
   const [npaths, pathsOff, nrules, rulesOff, nptrs, ptrsOff, nattrs, attrsOff, , strsOff] = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(h);
   const str = (off: number, len: number) => b.toString('utf8', strsOff + off, strsOff + off + len);
   const rule = (name: string, kind: number) => {
@@ -23,8 +24,11 @@ function table(abi: Abi) {
       if (b.readUInt32LE(o) !== request || b.readUInt8(o + 4) !== kind) continue;
       const ptrFirst = b.readUInt16LE(o + 26);
       const ptrs = Array.from({ length: b.readUInt16LE(o + 28) }, (_, j) => {
-        const p = ptrsOff + (ptrFirst + j) * 24;
-        return { field: b.readUInt16LE(p), width: b.readUInt8(p + 2), dir: b.readUInt8(p + 3), sizeKind: b.readUInt8(p + 4), pOff: b.readUInt16LE(p + 6), role: str(b.readUInt32LE(p + 16), b.readUInt16LE(p + 20)) };
+        const p = ptrsOff + (ptrFirst + j) * 32;
+        const row = { field: b.readUInt16LE(p), width: b.readUInt8(p + 2), dir: b.readUInt8(p + 3), sizeKind: b.readUInt8(p + 4), pOff: b.readUInt16LE(p + 6), role: str(b.readUInt32LE(p + 16), b.readUInt16LE(p + 20)) };
+        const count = b.readUInt16LE(p + 22);
+        // Only pointers inside array elements say how the array repeats.
+        return count ? { ...row, count, stride: b.readUInt16LE(p + 24), flags: b.readUInt8(p + 26), indexAt: b.readUInt8(p + 27) } : row;
       });
       return {
         argkind: b.readUInt8(o + 5), dir: b.readUInt8(o + 6), flags: b.readUInt8(o + 7), argsize: b.readUInt32LE(o + 8),
@@ -68,5 +72,13 @@ describe('the rule table', () => {
     // struct kvm_msr_filter holds 16 ranges with a pointer each: 392 bytes on lp64, 260 on ilp32.
     expect(table('lp64').rule('KVM_X86_SET_MSR_FILTER', OBJ.vm)).toMatchObject({ argsize: 392 });
     expect(table('ilp32').rule('KVM_X86_SET_MSR_FILTER', OBJ.vm)).toMatchObject({ argsize: 260 });
+  });
+
+  it('repeats the pointer of each kvm_msr_filter range over the 16 ranges, sized by its own nmsrs', () => {
+    // Ranges from 8 (lp64, 24 bytes each: flags, nmsrs, base, pad, bitmap at 16) or 4 (ilp32, 16
+    // bytes: bitmap at 12); one bit per MSR in u64s (size kind 7), nmsrs read in each element (flag 1).
+    const common = { dir: 1, sizeKind: 7, role: 'ranges[].bitmap', count: 16, flags: 1, indexAt: 7 };
+    expect(table('lp64').rule('KVM_X86_SET_MSR_FILTER', OBJ.vm)!.ptrs).toEqual([{ ...common, field: 24, width: 8, pOff: 12, stride: 24 }]);
+    expect(table('ilp32').rule('KVM_X86_SET_MSR_FILTER', OBJ.vm)!.ptrs).toEqual([{ ...common, field: 16, width: 4, pOff: 8, stride: 16 }]);
   });
 });

@@ -24,7 +24,7 @@ struct kvm_userspace_memory_region2 {
 #define KVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
 #endif
 
-#define MAX_REGIONS 16
+#define MAX_REGIONS 64 /* arg, 16 kvm_msr_filter bitmaps, the kvm_run pair, with room to spare */
 #define MAX_CAPTURE (256u << 10) /* per region; longer regions are truncated with a problem */
 #define PLAN_BUDGET (768u << 10) /* per call, so that a record (twice that with vbits) fits a chunk */
 #define ARG_PEEK 4096            /* bytes of the argument read to find counts and pointers */
@@ -33,9 +33,12 @@ struct kvm_userspace_memory_region2 {
 __thread uint32_t cached_tid;
 
 struct region {
-  const char *role;
+  const char *role; /* the rule's role string; for an array element, a template (index) */
   uint8_t rolelen, dir, problem;
   uint8_t mapped; /* inside a kvm_run page the shim saw mapped: copied directly, no syscall */
+  uint8_t index_at; /* where `index` is written into the role */
+  uint16_t tmpllen; /* length of the template */
+  int32_t index;    /* the array element, or -1: the role as it is */
   uint64_t addr;
   uint32_t length;
 };
@@ -59,6 +62,7 @@ static struct region *add(struct plan *p, const char *role, size_t rolelen, uint
   if (p->n == MAX_REGIONS) return NULL;
   struct region *r = &p->r[p->n++];
   r->mapped = 0;
+  r->index = -1;
   r->role = role;
   r->rolelen = (uint8_t)(rolelen > 255 ? 255 : rolelen);
   r->dir = dir;
@@ -74,23 +78,25 @@ static struct region *add(struct plan *p, const char *role, size_t rolelen, uint
   return r;
 }
 
-static uint64_t field(const uint8_t *arg, size_t have, uint32_t off, uint32_t width) {
+static uint64_t field(const uint8_t *arg, size_t have, uint64_t off, uint32_t width) {
   if (off + width > have) return 0;
   uint64_t v = 0;
   memcpy(&v, arg + off, width > 8 ? 8 : width); /* little-endian */
   return v;
 }
 
-/* Size of what an embedded pointer points to, or -1 when no rule gives it. */
+/* Size of what an embedded pointer points to, or -1 when no rule gives it. `elem` is the offset of
+ * the array element the pointer is in, added to the size field's offset under PTR_SIZE_IN_ELEM. */
 static int64_t pointee_size(const struct rule_ptr *q, const uint8_t *arg, size_t have,
-                            const struct fdinfo *fi, uint8_t *dir, uint64_t ptr) {
+                            const struct fdinfo *fi, uint8_t *dir, uint64_t ptr, uint64_t elem) {
+  uint64_t count_at = q->p_off + ((q->flags & PTR_SIZE_IN_ELEM) ? elem : 0);
   switch (q->size_kind) {
   case SZ_CONST:
     return q->p_const;
   case SZ_FIELD:
-    return (int64_t)((field(arg, have, q->p_off, q->fsize) * q->p_const + SCALE_ONE - 1) / SCALE_ONE + q->p_add);
+    return (int64_t)((field(arg, have, count_at, q->fsize) * q->p_const + SCALE_ONE - 1) / SCALE_ONE + q->p_add);
   case SZ_FIELD_BITS:
-    return (int64_t)((field(arg, have, q->p_off, q->fsize) + 63) / 64 * 8);
+    return (int64_t)((field(arg, have, count_at, q->fsize) + 63) / 64 * 8);
   case SZ_ONE_REG:
     return (int64_t)1 << ((field(arg, have, q->p_off, 8) & KVM_REG_SIZE_MASK) >> KVM_REG_SIZE_SHIFT);
   case SZ_DIRTY_BITMAP: {
@@ -120,6 +126,12 @@ static int64_t pointee_size(const struct rule_ptr *q, const uint8_t *arg, size_t
   return -1;
 }
 
+static size_t digits(uint32_t v) {
+  size_t n = 1;
+  while (v >= 10) v /= 10, n++;
+  return n;
+}
+
 static void plan_schema(struct plan *p, const struct rule *r, const struct fdinfo *fi, void *argp) {
   if (r->argkind != ARG_POINTER) return;
   uint8_t arg[ARG_PEEK];
@@ -139,12 +151,20 @@ static void plan_schema(struct plan *p, const struct rule *r, const struct fdinf
   add(p, "arg", 3, r->dir | r->tail_dir, (uintptr_t)argp, length, problem);
   const struct rule_ptr *q = rule_ptrs(r);
   for (int i = 0; i < r->ptr_count; i++, q++) {
-    uint64_t ptr = field(arg, (size_t)got, q->field, q->width);
-    if (!ptr) continue;
-    uint8_t dir = q->dir;
-    int64_t size = pointee_size(q, arg, (size_t)got, fi, &dir, ptr);
-    add(p, rule_str(q->role), q->rolelen, dir, ptr, size < 0 ? 0 : (uint64_t)size,
-        size < 0 ? PROB_UNKNOWN_SIZE : PROB_NONE);
+    uint32_t n = q->count ? q->count : 1;
+    for (uint32_t e = 0; e < n && p->n < MAX_REGIONS; e++) {
+      uint64_t elem = (uint64_t)e * q->stride;
+      if (q->field + elem + q->width > (uint64_t)got) break; /* past what was read of the argument */
+      uint64_t ptr = field(arg, (size_t)got, q->field + elem, q->width);
+      if (!ptr) continue;
+      uint8_t dir = q->dir;
+      int64_t size = pointee_size(q, arg, (size_t)got, fi, &dir, ptr, elem);
+      if (q->count && size <= 0) continue; /* an unused element: planRegions skips it too */
+      size_t rolelen = q->rolelen + (q->count ? digits(e) : 0);
+      struct region *g = add(p, rule_str(q->role), rolelen, dir, ptr, size < 0 ? 0 : (uint64_t)size,
+                             size < 0 ? PROB_UNKNOWN_SIZE : PROB_NONE);
+      if (g && q->count) g->index = (int32_t)e, g->index_at = q->index_at, g->tmpllen = q->rolelen;
+    }
   }
 }
 
@@ -172,6 +192,22 @@ static void plan_run(struct plan *p, const struct fdinfo *fi) {
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* The region's role; an array element's is the template with its index written in. */
+static void put_role(uint8_t *dst, const struct region *r) {
+  if (r->index < 0) {
+    memcpy(dst, r->role, r->rolelen);
+    return;
+  }
+  char buf[256 + 12];
+  size_t n = r->index_at, k = digits((uint32_t)r->index), rest = r->tmpllen - r->index_at;
+  memcpy(buf, r->role, n);
+  for (uint32_t v = (uint32_t)r->index, j = 0; j < k; j++, v /= 10) buf[n + k - 1 - j] = (char)('0' + v % 10);
+  n += k;
+  if (rest > sizeof buf - n) rest = sizeof buf - n;
+  memcpy(buf + n, r->role + r->index_at, rest);
+  memcpy(dst, buf, r->rolelen);
+}
+
 static size_t regions_bytes(const struct plan *p, int vbits) {
   size_t n = 0;
   for (int i = 0; i < p->n; i++)
@@ -193,7 +229,7 @@ static void fill_regions(uint8_t *out, const struct plan *p, int vbits) {
     h->addr = r->addr;
     h->length = r->length;
     h->problem = r->problem;
-    memcpy(role, r->role, r->rolelen);
+    put_role(role, r);
     int got = r->mapped ? (memcpy(data, (void *)(uintptr_t)r->addr, r->length), (int)r->length)
                         : read_self(data, r->addr, r->length);
     h->datalen = got < 0 ? 0 : (uint32_t)got;

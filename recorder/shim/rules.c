@@ -35,7 +35,7 @@ int rules_load(const char *path) {
   real_close(fd);
   if (p == MAP_FAILED) return -1;
   const struct rules_header *h = p;
-  if (memcmp(h->magic, RULES_MAGIC, 8) != 0 || h->version != 1 ||
+  if (memcmp(h->magic, RULES_MAGIC, 8) != 0 || h->version != RULES_VERSION ||
       !in_bounds(h->rules_off, h->nrules, sizeof(struct rule), size) ||
       !in_bounds(h->ptrs_off, h->nptrs, sizeof(struct rule_ptr), size) ||
       !in_bounds(h->attrs_off, h->nattrs, sizeof(struct rule_attr), size) ||
@@ -53,7 +53,8 @@ int rules_load(const char *path) {
   for (uint32_t i = 0; i < h->nrules; i++)
     if ((uint32_t)rules[i].ptr_first + rules[i].ptr_count > h->nptrs) return table = NULL, -1;
   for (uint32_t i = 0; i < h->nptrs; i++)
-    if ((uint64_t)ptrs[i].role + ptrs[i].rolelen > h->strs_len) return table = NULL, -1;
+    if ((uint64_t)ptrs[i].role + ptrs[i].rolelen > h->strs_len || ptrs[i].index_at > ptrs[i].rolelen)
+      return table = NULL, -1;
   for (uint32_t i = 0; i < h->npaths; i++)
     if ((uint64_t)paths[i].str + paths[i].len > h->strs_len) return table = NULL, -1;
   return 0;

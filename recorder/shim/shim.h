@@ -91,7 +91,8 @@ enum { PROB_NONE = 0, PROB_UNREADABLE, PROB_TRUNCATED, PROB_UNKNOWN_SIZE, PROB_B
 
 /* ---- rule table ------------------------------------------------------------------------------ */
 
-#define RULES_MAGIC "IOGRULE1"
+#define RULES_MAGIC "IOGRULE2"
+#define RULES_VERSION 2
 enum obj_kind { OBJ_NONE = 0, OBJ_SYSTEM, OBJ_VM, OBJ_VCPU, OBJ_DEVICE, OBJ_OTHER };
 
 struct rules_header {
@@ -129,8 +130,12 @@ enum { ARG_NONE = 0, ARG_VALUE, ARG_POINTER };
 #define RULE_RUN 1u
 #define RULE_RET_FD 2u
 
+/* A pointer field, or with count > 0 the same field in each element of a fixed-length array
+ * (kvm_msr_filter.ranges[].bitmap): element i's pointer is at field + i * stride, its role is the
+ * role string with i written at index_at ("ranges[" "3" "].bitmap"), and with PTR_SIZE_IN_ELEM its
+ * size field too is read at p_off + i * stride. Elements with a null pointer or size 0 are skipped. */
 struct rule_ptr {
-  uint16_t field;  /* offset of the pointer in the argument */
+  uint16_t field;  /* offset of the pointer in the argument (element 0's for an array) */
   uint8_t width;   /* 4 or 8 */
   uint8_t dir;
   uint8_t size_kind; /* SZ_* */
@@ -139,8 +144,14 @@ struct rule_ptr {
   uint32_t p_const;  /* SZ_CONST: size; SZ_FIELD: scale in 1/1024ths */
   uint32_t p_add;    /* SZ_FIELD: add; SZ_DEVICE_ATTR: offset of the u64 attr field */
   uint32_t role;     /* string offset */
-  uint16_t rolelen, pad;
+  uint16_t rolelen;
+  uint16_t count;    /* 0: a single pointer; else the array's element count */
+  uint16_t stride;   /* the array's element size */
+  uint8_t flags;     /* PTR_* */
+  uint8_t index_at;  /* where the element index goes in the role, <= rolelen */
+  uint32_t pad;
 };
+#define PTR_SIZE_IN_ELEM 1u
 /* SZ_FIELD scales by p_const/1024 (fixed point, rounded up); SZ_FIELD_BITS counts bits, in u64s. */
 enum { SZ_CONST = 1, SZ_FIELD, SZ_DEVICE_ATTR, SZ_ONE_REG, SZ_DIRTY_BITMAP, SZ_CSTRING, SZ_FIELD_BITS };
 #define SCALE_ONE 1024u
@@ -169,7 +180,7 @@ _Static_assert(sizeof(struct rec_region) == 24, "region header");
 _Static_assert(sizeof(struct rec_ioctl_enter) == 24 && sizeof(struct rec_ioctl_exit) == 24, "ioctl");
 _Static_assert(sizeof(struct rec_mmap) == 40 && sizeof(struct rec_memory) == 16, "mmap, memory");
 _Static_assert(sizeof(struct rules_header) == 64, "rules header");
-_Static_assert(sizeof(struct rule) == 32 && sizeof(struct rule_ptr) == 24, "rule");
+_Static_assert(sizeof(struct rule) == 32 && sizeof(struct rule_ptr) == 32, "rule");
 _Static_assert(sizeof(struct rule_attr) == 24 && sizeof(struct rule_path) == 16, "rule attr, path");
 
 /* ---- shim internals -------------------------------------------------------------------------- */

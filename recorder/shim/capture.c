@@ -33,7 +33,7 @@ struct kvm_userspace_memory_region2 {
 __thread uint32_t cached_tid;
 
 struct region {
-  const char *role; /* the rule's role string; for an array element, a template (index) */
+  const char *role; /* the rule's role; for an array element, the template `index` goes into */
   uint8_t rolelen, dir, problem;
   uint8_t mapped; /* inside a kvm_run page the shim saw mapped: copied directly, no syscall */
   uint8_t index_at; /* where `index` is written into the role */

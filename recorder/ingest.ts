@@ -17,12 +17,12 @@ type Body<E> = E extends TraceEvent ? Omit<E, 'seq' | 'pid' | 'tid' | 't'> : nev
 /** An event before renumbering: `order` is the raw sequence number (fractions for remarks). */
 interface Pending {
   order: number;
-  pid: number;
+  /** Arrival, to keep equal orders first-in first-out. */
+  n: number;
   /** The process whose raw log held it (a vfork child's exec is in its parent's log). */
   owner: number;
-  tid: number;
-  time?: bigint;
-  body: Body<TraceEvent>;
+  /** Complete but for its seq, set when it is emitted. */
+  event: TraceEvent;
 }
 
 type RawEnter = Extract<RawBody, { type: 'ioctlEnter' }>;
@@ -37,6 +37,11 @@ interface Followed {
   enters: Map<number, { record: RawRecord; body: RawEnter }>;
   /** The largest sequence number in the log. */
   last: number;
+  /**
+   * Exit regions later entries may name (REG_KEPT), by address: the latest two exit records'
+   * (the shim names the latest, or with two threads racing on one vCPU the one before).
+   */
+  kept: Map<number, { offset: number; data: Uint8Array; before?: { offset: number; data: Uint8Array } }>;
 }
 
 export interface IngestOptions {
@@ -89,30 +94,24 @@ function mergeRegions(before: RawRegion[], after: RawRegion[]): Region[] {
   return out;
 }
 
-function argValue(arg: bigint): number | bigint {
-  return arg <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(arg) : arg;
-}
-
 /** A min-heap of pending events by order, first-in first-out among equal orders. */
 class PendingQueue {
-  private items: { p: Pending; n: number }[] = [];
-  private added = 0;
+  private readonly items: Pending[] = [];
 
   get size(): number {
     return this.items.length;
   }
 
   peek(): Pending | undefined {
-    return this.items[0]?.p;
+    return this.items[0];
   }
 
-  push(p: Pending): void {
+  push(item: Pending): void {
     const items = this.items;
-    const item = { p, n: this.added++ };
     let i = items.push(item) - 1;
     while (i > 0) {
       const up = (i - 1) >> 1;
-      if (!this.before(item, items[up])) break;
+      if (!before(item, items[up])) break;
       items[i] = items[up];
       i = up;
     }
@@ -123,29 +122,29 @@ class PendingQueue {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (top === undefined || last === undefined || items.length === 0) return top?.p;
+    if (top === undefined || last === undefined || items.length === 0) return top;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= items.length) break;
-      const c = l + 1 < items.length && this.before(items[l + 1], items[l]) ? l + 1 : l;
-      if (!this.before(items[c], last)) break;
+      const c = l + 1 < items.length && before(items[l + 1], items[l]) ? l + 1 : l;
+      if (!before(items[c], last)) break;
       items[i] = items[c];
       i = c;
     }
     items[i] = last;
-    return top.p;
-  }
-
-  private before(a: { p: Pending; n: number }, b: { p: Pending; n: number }): boolean {
-    return a.p.order < b.p.order || (a.p.order === b.p.order && a.n < b.n);
+    return top;
   }
 }
+
+const before = (a: Pending, b: Pending) => a.order < b.order || (a.order === b.order && a.n < b.n);
 
 /** Follows every raw log of a recording and emits the trace's events in order. */
 export class Ingester {
   /** Events emitted so far. */
   emitted = 0;
+  /** Events made so far (their arrival order). */
+  private made = 0;
   private readonly logs = new Map<string, Followed>();
   private readonly queue = new PendingQueue();
   /** The smallest sequence number not seen yet, and the larger ones seen out of turn. */
@@ -155,8 +154,12 @@ export class Ingester {
   private readonly known: Set<number>;
   private readonly ppids = new Map<number, number>();
 
+  /** options.t0 as a double, like the records' times. */
+  private readonly t0: number;
+
   constructor(private readonly options: IngestOptions) {
     this.known = new Set([options.rootPid]);
+    this.t0 = Number(options.t0);
   }
 
   /** Records the shims dropped because a raw log could not grow (known once finish() has run). */
@@ -165,13 +168,17 @@ export class Ingester {
   recordBytes = 0;
   rawBytes = 0;
 
-  /** Reads what the shims committed since the last call, for about `budgetMs`; false if nothing was new. */
+  /**
+   * Reads what the shims committed since the last call, for at most about `budgetMs`. True when
+   * it has caught up with them: the caller should then wait a little rather than poll again at
+   * once, because reading records the moment they are committed pulls the lines the shim is
+   * writing (and the log's cursor) back and forth between the two cores.
+   */
   poll(budgetMs = 20): boolean {
     const until = performance.now() + budgetMs;
     this.discover(false);
-    let progress = false;
-    while (this.round(false) && performance.now() < until) progress = true;
-    return progress;
+    while (performance.now() < until) if (!this.round(false)) return true;
+    return false;
   }
 
   /** The target has ended: read the rest, add the remarks, emit everything and the target's exit. */
@@ -191,7 +198,7 @@ export class Ingester {
     this.nextSeq = Number.POSITIVE_INFINITY;
     this.emitReady();
     const { pid, status, signal } = root;
-    this.emit({ order: Number.POSITIVE_INFINITY, pid, owner: pid, tid: pid, body: { type: 'exit', status, ...(signal !== undefined ? { signal } : {}) } });
+    this.emit(this.pending(Number.POSITIVE_INFINITY, pid, pid, pid, undefined, { type: 'exit', status, ...(signal !== undefined ? { signal } : {}) }));
   }
 
   /**
@@ -223,7 +230,7 @@ export class Ingester {
       if (!f) {
         this.seen(Number(name[2])); // the shim took a number to name the log
         const path = join(rawDir, file);
-        f = { file, source: this.options.live ? mapLog(path) : wholeFile(readFileSync(path)), enters: new Map(), last: 0 };
+        f = { file, source: this.options.live ? mapLog(path) : wholeFile(readFileSync(path)), enters: new Map(), last: 0, kept: new Map() };
         this.logs.set(file, f);
       }
       if (f.log) continue;
@@ -234,7 +241,7 @@ export class Ingester {
         f.log = new RawLog(f.source);
         this.ppids.set(f.log.header.pid, f.log.header.ppid);
       } catch (e) {
-        this.queue.push({ order: Number.MAX_SAFE_INTEGER, pid: 0, owner: 0, tid: 0, body: { type: 'note', message: `${file}: unreadable raw log: ${(e as Error).message}` } });
+        this.queue.push(this.pending(Number.MAX_SAFE_INTEGER, 0, 0, 0, undefined, { type: 'note', message: `${file}: unreadable raw log: ${(e as Error).message}` }));
         f.source.close?.();
         f.source = wholeFile(Buffer.alloc(0));
       }
@@ -258,9 +265,10 @@ export class Ingester {
     const b = r.body;
     this.seen(r.seq);
     if (r.seq > f.last) f.last = r.seq;
-    const at = (body: Body<TraceEvent>, eventPid = pid) => this.queue.push({ order: r.seq, pid: eventPid, owner: pid, tid: r.tid, time: r.time, body });
+    const at = (body: Body<TraceEvent>, eventPid = pid) => this.queue.push(this.pending(r.seq, pid, eventPid, r.tid, r.time, body));
     switch (b.type) {
       case 'ioctlEnter':
+        for (const region of b.regions) if (region.sameAs !== undefined) this.fillSame(f, region);
         f.enters.set(r.offset, { record: r, body: b });
         break;
       case 'ioctlExit': {
@@ -270,11 +278,14 @@ export class Ingester {
           break;
         }
         f.enters.delete(b.enterOffset);
-        const body: Body<IoctlEvent> = {
-          type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: argValue(e.body.arg), ret: b.ret, errno: b.errno,
-          dt: Number(r.time - e.record.time), regions: mergeRegions(e.body.regions, b.regions),
+        this.keep(f, r.offset, b.regions);
+        // The hot path: the event is made whole here, in one literal.
+        const t = e.record.time - this.t0;
+        const event: IoctlEvent = {
+          seq: 0, pid, tid: r.tid, ...(t >= 0 ? { t } : {}), type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg,
+          ret: b.ret, errno: b.errno, dt: r.time - e.record.time, regions: mergeRegions(e.body.regions, b.regions),
         };
-        this.queue.push({ order: r.seq, pid, owner: pid, tid: r.tid, time: e.record.time, body });
+        this.queue.push({ order: r.seq, n: this.made++, owner: pid, event });
         break;
       }
       case 'open':
@@ -311,10 +322,32 @@ export class Ingester {
     }
   }
 
+  /** Remembers an exit record's kept regions (views: each vCPU holds at most two spans' copies). */
+  private keep(f: Followed, offset: number, regions: RawRegion[]): void {
+    for (const region of regions) {
+      if (!region.kept) continue;
+      const last = f.kept.get(region.addr);
+      if (!last) f.kept.set(region.addr, { offset, data: region.data });
+      else {
+        last.before = { offset: last.offset, data: last.data };
+        last.offset = offset;
+        last.data = region.data;
+      }
+    }
+  }
+
+  /** An entry region that names an earlier exit region's bytes instead of carrying them. */
+  private fillSame(f: Followed, region: RawRegion): void {
+    const kept = f.kept.get(region.addr);
+    const data = [kept, kept?.before].find((k) => k?.offset === region.sameAs)?.data;
+    if (data && data.length === region.length) region.data = data;
+    else region.problem ??= 'its bytes were to come from an earlier exit record that is not in the log';
+  }
+
   /** What the recorder has to say about a log once its process is gone. */
   private remarks(f: Followed, log: RawLog): void {
     const pid = log.header.pid;
-    const remark = (message: string) => this.queue.push({ order: f.last + 0.5, pid, owner: pid, tid: pid, body: { type: 'note', message } });
+    const remark = (message: string) => this.queue.push(this.pending(f.last + 0.5, pid, pid, pid, undefined, { type: 'note', message }));
     for (const { record, body } of f.enters.values()) {
       remark(`ioctl 0x${body.request.toString(16)} on fd ${body.fd} (tid ${record.tid}) had not returned when the process ended`);
     }
@@ -331,22 +364,28 @@ export class Ingester {
     while (this.queue.size > (this.options.maxHeld ?? MAX_HELD)) this.emit(this.queue.pop() as Pending);
   }
 
+  /** An event waiting for its turn; `time` is CLOCK_MONOTONIC ns (undefined: no time). */
+  private pending(order: number, owner: number, pid: number, tid: number, time: number | undefined, body: Body<TraceEvent>): Pending {
+    const event = { seq: 0, pid, tid } as TraceEvent;
+    if (time !== undefined && time >= this.t0) event.t = time - this.t0;
+    return { order, n: this.made++, owner, event: Object.assign(event, body) };
+  }
+
   /**
    * Gives an event its seq. A process whose fork the shim did not see (vfork, posix_spawn, clone)
    * gets one just before its first event: from the ppid its shim noted, or else from the process
    * whose log holds that event (a vfork child writes its exec into its parent's log).
    */
   private emit(p: Pending): void {
-    if (!this.known.has(p.pid)) {
-      this.known.add(p.pid);
-      const parent = this.ppids.get(p.pid) ?? (p.owner !== p.pid ? p.owner : undefined);
-      if (parent !== undefined) this.emit({ order: p.order, pid: parent, owner: parent, tid: parent, body: { type: 'fork', child: p.pid } });
+    const { event } = p;
+    if (!this.known.has(event.pid)) {
+      this.known.add(event.pid);
+      const parent = this.ppids.get(event.pid) ?? (p.owner !== event.pid ? p.owner : undefined);
+      if (parent !== undefined) this.emit(this.pending(p.order, parent, parent, parent, undefined, { type: 'fork', child: event.pid }));
     }
-    if (p.body.type === 'fork') this.known.add(p.body.child);
-    const { t0 } = this.options;
-    const event = { seq: this.emitted++, pid: p.pid, tid: p.tid } as TraceEvent;
-    if (p.time !== undefined && p.time >= t0) event.t = Number(p.time - t0);
-    this.options.sink(Object.assign(event, p.body));
+    if (event.type === 'fork') this.known.add(event.child);
+    event.seq = this.emitted++;
+    this.options.sink(event);
   }
 }
 

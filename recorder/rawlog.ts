@@ -19,6 +19,10 @@ const FREE_HEAD = PHYS + MAX_CHUNKS;
 const FREE_TAIL = FREE_HEAD + 1;
 const FREE_SLOT = FREE_TAIL + 1;
 const REC = 32;
+/** Region flags (REG_* in shim.h). */
+const REG_VBITS = 2;
+const REG_SAME = 4;
+const REG_KEPT = 8;
 /** Bytes of records copied out of the log at a time. */
 const SPAN = 256 << 10;
 const REGION = 24;
@@ -48,6 +52,10 @@ export interface RawRegion {
   /** One byte per data byte, as memcheck's VALGRIND_GET_VBITS gave them (nonzero: undefined bits). */
   vbits?: Uint8Array;
   problem?: string;
+  /** No bytes of its own: they are those of the kept region at `addr` in the exit record at this offset. */
+  sameAs?: number;
+  /** A later entry region may name these bytes by `sameAs`. */
+  kept?: boolean;
 }
 
 export interface RawRecord {
@@ -55,7 +63,8 @@ export interface RawRecord {
   offset: number;
   seq: number;
   tid: number;
-  time: bigint;
+  /** CLOCK_MONOTONIC ns, as a double: exact for the first 104 days of uptime, a few ns off after. */
+  time: number;
   body: RawBody;
 }
 
@@ -65,7 +74,7 @@ export type RawBody =
   | { type: 'dup'; oldfd: number; newfd: number }
   | { type: 'mmap'; fd: number; prot: number; flags: number; addr: number; length: number; mapOffset: number }
   | { type: 'munmap'; addr: number; length: number }
-  | { type: 'ioctlEnter'; fd: number; request: number; arg: bigint; regions: RawRegion[] }
+  | { type: 'ioctlEnter'; fd: number; request: number; arg: number | bigint; regions: RawRegion[] }
   | { type: 'ioctlExit'; enterOffset: number; ret: number; errno: number; regions: RawRegion[] }
   | { type: 'memory'; why: 'register' | 'write'; addr: number; data: Uint8Array }
   | { type: 'fork'; child: number }
@@ -78,117 +87,180 @@ class Malformed extends Error {}
 const pad8 = (n: number) => (n + 7) & ~7;
 
 /** A view of `len` bytes of a record: records are parsed from a private copy of the log's bytes. */
-const view = (buf: Buffer, at: number, len: number) => new Uint8Array(buf.buffer, buf.byteOffset + at, len);
+/**
+ * A private copy of some whole records, read through a DataView: faster than Buffer's methods,
+ * and views of it (region bytes) stay valid after the log's chunk is written again.
+ */
+class Span {
+  readonly dv: DataView;
+  readonly length: number;
 
-/** A u64 field as a number (addresses, lengths, sequence numbers), without making a bigint. */
-function u64(buf: Buffer, at: number): number {
-  const high = buf.readUInt32LE(at + 4);
-  if (high >= 0x200000) throw new Malformed(`value ${buf.readBigUInt64LE(at)} out of range`);
-  return high * 0x100000000 + buf.readUInt32LE(at);
+  constructor(readonly u8: Uint8Array) {
+    this.dv = new DataView(u8.buffer, u8.byteOffset, u8.length);
+    this.length = u8.length;
+  }
+
+  u8at(at: number): number {
+    return this.dv.getUint8(at);
+  }
+
+  u16(at: number): number {
+    return this.dv.getUint16(at, true);
+  }
+
+  u32(at: number): number {
+    return this.dv.getUint32(at, true);
+  }
+
+  i32(at: number): number {
+    return this.dv.getInt32(at, true);
+  }
+
+  /** A u64 field as a number (addresses, lengths, sequence numbers), without making a bigint. */
+  u64(at: number): number {
+    const high = this.u32(at + 4);
+    if (high >= 0x200000) throw new Malformed(`value ${this.dv.getBigUint64(at, true)} out of range`);
+    return high * 0x100000000 + this.u32(at);
+  }
+
+  /** An ioctl's argument: a number where it is exact, else a bigint (a pointer high in the address space, a value). */
+  argument(at: number): number | bigint {
+    const high = this.u32(at + 4);
+    return high < 0x200000 ? high * 0x100000000 + this.u32(at) : this.dv.getBigUint64(at, true);
+  }
+
+  view(at: number, len: number): Uint8Array {
+    return new Uint8Array(this.u8.buffer, this.u8.byteOffset + at, len);
+  }
+
+  utf8(at: number, len: number): string {
+    return utf8.decode(this.view(at, len));
+  }
+
+  /** A role: one of a few strings, decoded once each (ASCII, from the rule table). */
+  role(at: number, len: number): string {
+    let hash = len;
+    for (let i = 0; i < len; i++) hash = (Math.imul(hash, 31) + this.u8[at + i]) | 0;
+    const known = roles.get(hash);
+    if (known !== undefined && known.length === len && this.matches(known, at)) return known;
+    const role = String.fromCharCode(...this.view(at, len));
+    roles.set(hash, role);
+    return role;
+  }
+
+  private matches(text: string, at: number): boolean {
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== this.u8[at + i]) return false;
+    return true;
+  }
 }
 
-function parseRegions(buf: Buffer, at: number, end: number, count: number): RawRegion[] {
+const utf8 = new TextDecoder();
+const roles = new Map<number, string>();
+
+function parseRegions(span: Span, at: number, end: number, count: number): RawRegion[] {
   const out: RawRegion[] = [];
   for (let i = 0; i < count; i++) {
     if (at + REGION > end) throw new Malformed('region header past the record');
-    const size = buf.readUInt32LE(at);
-    const dir = buf.readUInt8(at + 4);
-    const flags = buf.readUInt8(at + 5);
-    const rolelen = buf.readUInt8(at + 6);
-    const problem = buf.readUInt8(at + 7);
-    const addr = u64(buf, at + 8);
-    const length = buf.readUInt32LE(at + 16);
-    const datalen = buf.readUInt32LE(at + 20);
-    const vbits = (flags & 2) !== 0;
-    const need = REGION + pad8(rolelen) + pad8(length) * (vbits ? 2 : 1);
-    if (size < need || at + size > end || datalen > length || dir > 3 || problem >= PROBLEMS.length) {
+    const size = span.u32(at);
+    const dir = span.u8at(at + 4);
+    const flags = span.u8at(at + 5);
+    const rolelen = span.u8at(at + 6);
+    const problem = span.u8at(at + 7);
+    const addr = span.u64(at + 8);
+    const length = span.u32(at + 16);
+    const datalen = span.u32(at + 20);
+    const vbits = (flags & REG_VBITS) !== 0;
+    const same = (flags & REG_SAME) !== 0;
+    const need = REGION + pad8(rolelen) + (same ? 8 : pad8(length) * (vbits ? 2 : 1));
+    if (size < need || at + size > end || datalen > length || dir > 3 || problem >= PROBLEMS.length || (same && (vbits || datalen > 0))) {
       throw new Malformed('region does not fit its record');
     }
     const roleAt = at + REGION;
     const dataAt = roleAt + pad8(rolelen);
+    const vAt = dataAt + pad8(length);
+    if (vbits && vAt + datalen > at + size) throw new Malformed('vbits do not fit their region');
+    // Every field set, in one order: one object shape for all regions keeps ingest's loops fast.
     const region: RawRegion = {
-      role: buf.toString('utf8', roleAt, roleAt + rolelen),
+      role: span.role(roleAt, rolelen),
       addr,
       length,
       dir: DIRS[dir],
-      data: view(buf, dataAt, datalen),
+      data: span.view(dataAt, datalen),
+      vbits: vbits ? span.view(vAt, datalen) : undefined,
+      problem: problem ? PROBLEMS[problem] : undefined,
+      sameAs: same ? span.u64(dataAt) : undefined,
+      kept: (flags & REG_KEPT) !== 0,
     };
-    if (vbits) {
-      const vAt = dataAt + pad8(length);
-      if (vAt + datalen > at + size) throw new Malformed('vbits do not fit their region');
-      region.vbits = view(buf, vAt, datalen);
-    }
-    if (problem) region.problem = PROBLEMS[problem];
     out.push(region);
     at += size;
   }
   return out;
 }
 
-function parseBody(buf: Buffer, type: number, at: number, end: number): RawBody {
+function parseBody(span: Span, type: number, at: number, end: number): RawBody {
   const need = (n: number) => {
     if (at + n > end) throw new Malformed(`record type ${type} shorter than its fields`);
   };
   const str = (from: number, len: number) => {
     if (from + len > end) throw new Malformed('string past the record');
-    return buf.toString('utf8', from, from + len);
+    return span.utf8(from, len);
   };
   switch (type) {
     case REC_TYPE.open:
       need(16);
-      return { type: 'open', fd: buf.readInt32LE(at), flags: buf.readInt32LE(at + 4), errno: buf.readInt32LE(at + 8), path: str(at + 16, buf.readUInt32LE(at + 12)) };
+      return { type: 'open', fd: span.i32(at), flags: span.i32(at + 4), errno: span.i32(at + 8), path: str(at + 16, span.u32(at + 12)) };
     case REC_TYPE.close:
       need(16);
-      return { type: 'close', fd: buf.readInt32LE(at), ret: buf.readInt32LE(at + 4), errno: buf.readInt32LE(at + 8) };
+      return { type: 'close', fd: span.i32(at), ret: span.i32(at + 4), errno: span.i32(at + 8) };
     case REC_TYPE.dup:
       need(8);
-      return { type: 'dup', oldfd: buf.readInt32LE(at), newfd: buf.readInt32LE(at + 4) };
+      return { type: 'dup', oldfd: span.i32(at), newfd: span.i32(at + 4) };
     case REC_TYPE.mmap:
       need(40);
       return {
-        type: 'mmap', fd: buf.readInt32LE(at), prot: buf.readInt32LE(at + 4), flags: buf.readInt32LE(at + 8),
-        addr: u64(buf, at + 16), length: u64(buf, at + 24), mapOffset: u64(buf, at + 32),
+        type: 'mmap', fd: span.i32(at), prot: span.i32(at + 4), flags: span.i32(at + 8),
+        addr: span.u64(at + 16), length: span.u64(at + 24), mapOffset: span.u64(at + 32),
       };
     case REC_TYPE.munmap:
       need(16);
-      return { type: 'munmap', addr: u64(buf, at), length: u64(buf, at + 8) };
+      return { type: 'munmap', addr: span.u64(at), length: span.u64(at + 8) };
     case REC_TYPE.ioctlEnter:
       need(24);
       return {
-        type: 'ioctlEnter', fd: buf.readInt32LE(at), request: buf.readUInt32LE(at + 4), arg: buf.readBigUInt64LE(at + 8),
-        regions: parseRegions(buf, at + 24, end, buf.readUInt32LE(at + 16)),
+        type: 'ioctlEnter', fd: span.i32(at), request: span.u32(at + 4), arg: span.argument(at + 8),
+        regions: parseRegions(span, at + 24, end, span.u32(at + 16)),
       };
     case REC_TYPE.ioctlExit:
       need(24);
       return {
-        type: 'ioctlExit', enterOffset: u64(buf, at), ret: buf.readInt32LE(at + 12) * 0x100000000 + buf.readUInt32LE(at + 8),
-        errno: buf.readInt32LE(at + 16), regions: parseRegions(buf, at + 24, end, buf.readUInt32LE(at + 20)),
+        type: 'ioctlExit', enterOffset: span.u64(at), ret: span.i32(at + 12) * 0x100000000 + span.u32(at + 8),
+        errno: span.i32(at + 16), regions: parseRegions(span, at + 24, end, span.u32(at + 20)),
       };
     case REC_TYPE.memory: {
       need(16);
-      const why = buf.readUInt32LE(at);
-      const length = buf.readUInt32LE(at + 4);
+      const why = span.u32(at);
+      const length = span.u32(at + 4);
       need(16 + length);
       if (why !== 1 && why !== 2) throw new Malformed(`memory record with reason ${why}`);
-      return { type: 'memory', why: why === 1 ? 'register' : 'write', addr: u64(buf, at + 8), data: view(buf, at + 16, length) };
+      return { type: 'memory', why: why === 1 ? 'register' : 'write', addr: span.u64(at + 8), data: span.view(at + 16, length) };
     }
     case REC_TYPE.fork:
       need(8);
-      return { type: 'fork', child: buf.readInt32LE(at) };
+      return { type: 'fork', child: span.i32(at) };
     case REC_TYPE.exec: {
       need(16);
-      const argc = buf.readUInt32LE(at + 4);
-      const text = str(at + 16, buf.readUInt32LE(at + 8));
+      const argc = span.u32(at + 4);
+      const text = str(at + 16, span.u32(at + 8));
       const argv = text.split('\0').slice(0, argc);
       if (argv.length !== argc) throw new Malformed('exec record with fewer arguments than it says');
-      return { type: 'exec', pid: buf.readUInt32LE(at), argv };
+      return { type: 'exec', pid: span.u32(at), argv };
     }
     case REC_TYPE.exit:
       need(8);
-      return { type: 'exit', status: buf.readInt32LE(at) };
+      return { type: 'exit', status: span.i32(at) };
     case REC_TYPE.note:
       need(8);
-      return { type: 'note', message: str(at + 8, buf.readUInt32LE(at)) };
+      return { type: 'note', message: str(at + 8, span.u32(at)) };
     default:
       throw new Malformed(`unknown record type ${type}`);
   }
@@ -284,16 +356,17 @@ export class RawLog {
         if (entry > MAX_CHUNKS) throw new Malformed(`chunk index entry ${logical} names chunk ${entry - 1}`);
         const span = this.committed(entry - 1, this.at % RAW_CHUNK, Math.min(RAW_CHUNK, cursor - logical * RAW_CHUNK), final);
         const base = this.at;
-        for (let at = 0; at < span.bytes.length; ) {
-          const len = span.bytes.readUInt32LE(at);
-          const type = span.bytes.readUInt16LE(at + 4);
+        const bytes = span.bytes;
+        for (let at = 0; at < bytes.length; ) {
+          const len = bytes.u32(at);
+          const type = bytes.u16(at + 4);
           this.at = base + at + len;
           if (type === 0) this.uncommitted++;
           else if (type !== REC_TYPE.pad) {
             if (len < REC) throw new Malformed(`record at ${base + at} shorter than its header`);
             const record: RawRecord = {
-              offset: base + at, seq: u64(span.bytes, at + 8), tid: span.bytes.readUInt32LE(at + 16), time: span.bytes.readBigUInt64LE(at + 24),
-              body: parseBody(span.bytes, type, at + REC, at + len),
+              offset: base + at, seq: bytes.u64(at + 8), tid: bytes.u32(at + 16), time: bytes.u32(at + 28) * 0x100000000 + bytes.u32(at + 24),
+              body: parseBody(bytes, type, at + REC, at + len),
             };
             this.count++;
             yield record;
@@ -316,7 +389,7 @@ export class RawLog {
    * writer stored before committing; at most SPAN bytes unless one record is longer. `waiting`:
    * the next record is not committed yet; `damage`: what stopped the walk, after the records before it.
    */
-  private committed(p: number, from: number, limit: number, final: boolean): { bytes: Buffer; waiting: boolean; damage?: string } {
+  private committed(p: number, from: number, limit: number, final: boolean): { bytes: Span; waiting: boolean; damage?: string } {
     const buf = this.source.chunk(p);
     let words = this.words.get(p);
     if (!words || words.length * 4 !== (buf.length & ~3)) this.words.set(p, (words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >> 2)));
@@ -352,7 +425,7 @@ export class RawLog {
       }
       end += len;
     }
-    return { bytes: Buffer.from(buf.subarray(from, end)), waiting, ...(damage ? { damage } : {}) };
+    return { bytes: new Span(new Uint8Array(buf.buffer, buf.byteOffset + from, end - from).slice()), waiting, ...(damage ? { damage } : {}) };
   }
 
   /** The header's cursor: the end of the records reserved so far (read twice over if the shim moved it meanwhile). */

@@ -61,7 +61,7 @@ function rawParent(): string {
   }
 }
 
-/** How long ingest waits when the shims had nothing new. */
+/** How long ingest waits once it has read everything the shims committed. */
 const IDLE_MS = 5;
 
 export async function record(options: RecordOptions): Promise<RecordResult> {
@@ -99,8 +99,8 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     let exit: TargetExit | undefined;
     void target.exit.then((e) => (exit = e), () => {});
     while (exit === undefined) {
-      const progress = ingester.poll();
-      await Promise.race([target.exit, delay(progress ? 0 : IDLE_MS)]);
+      const caughtUp = ingester.poll();
+      await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
     }
     const t1 = process.hrtime.bigint();
     ingester.finish(exit);

@@ -41,6 +41,9 @@ struct region {
   int32_t index;    /* the array element, or -1: the role as it is */
   uint64_t addr;
   uint32_t length;
+  uint8_t kept;     /* REG_KEPT: a later entry may refer to these bytes */
+  uint64_t same_as; /* REG_SAME: the exit record holding these bytes, or 0 */
+  const uint8_t *written; /* where fill_regions put the data */
 };
 struct plan {
   int n;
@@ -62,6 +65,9 @@ static struct region *add(struct plan *p, const char *role, size_t rolelen, uint
   if (p->n == MAX_REGIONS) return NULL;
   struct region *r = &p->r[p->n++];
   r->mapped = 0;
+  r->kept = 0;
+  r->same_as = 0;
+  r->written = NULL;
   r->index = -1;
   r->role = role;
   r->rolelen = (uint8_t)(rolelen > 255 ? 255 : rolelen);
@@ -212,28 +218,37 @@ static size_t regions_bytes(const struct plan *p, int vbits) {
   size_t n = 0;
   for (int i = 0; i < p->n; i++)
     n += sizeof(struct rec_region) + pad8(p->r[i].rolelen) +
-         pad8(p->r[i].length) * ((vbits && (p->r[i].dir & DIR_IN)) ? 2 : 1);
+         (p->r[i].same_as ? 8 : pad8(p->r[i].length) * ((vbits && (p->r[i].dir & DIR_IN)) ? 2 : 1));
   return n;
 }
 
 /* Copy the regions' current bytes (and at entry, their definedness) into a record body. */
-static void fill_regions(uint8_t *out, const struct plan *p, int vbits) {
+static void fill_regions(uint8_t *out, struct plan *p, int vbits) {
   for (int i = 0; i < p->n; i++) {
-    const struct region *r = &p->r[i];
+    struct region *r = &p->r[i];
     struct rec_region *h = (struct rec_region *)out;
     uint8_t *role = (uint8_t *)(h + 1), *data = role + pad8(r->rolelen);
     int with_vbits = vbits && (r->dir & DIR_IN);
-    h->size = (uint32_t)(sizeof *h + pad8(r->rolelen) + pad8(r->length) * (with_vbits ? 2 : 1));
     h->dir = r->dir;
     h->rolelen = r->rolelen;
     h->addr = r->addr;
     h->length = r->length;
     h->problem = r->problem;
     put_role(role, r);
+    if (r->same_as) {
+      h->size = (uint32_t)(sizeof *h + pad8(r->rolelen) + 8);
+      h->flags = REG_SAME;
+      h->datalen = 0;
+      memcpy(data, &r->same_as, 8);
+      out += h->size;
+      continue;
+    }
+    h->size = (uint32_t)(sizeof *h + pad8(r->rolelen) + pad8(r->length) * (with_vbits ? 2 : 1));
+    r->written = data;
     int got = r->mapped ? (memcpy(data, (void *)(uintptr_t)r->addr, r->length), (int)r->length)
                         : read_self(data, r->addr, r->length);
     h->datalen = got < 0 ? 0 : (uint32_t)got;
-    h->flags = REG_DATA;
+    h->flags = REG_DATA | (r->kept ? REG_KEPT : 0);
     if (h->datalen < r->length && !h->problem) h->problem = PROB_UNREADABLE;
     if (with_vbits && h->datalen &&
         VALGRIND_GET_VBITS((void *)(uintptr_t)r->addr, data + pad8(r->length), h->datalen) == 1)
@@ -242,7 +257,7 @@ static void fill_regions(uint8_t *out, const struct plan *p, int vbits) {
   }
 }
 
-static uint64_t write_enter(int fd, unsigned long request, void *argp, const struct plan *p,
+static uint64_t write_enter(int fd, unsigned long request, void *argp, struct plan *p,
                             uint64_t t) {
   uint64_t off = 0;
   size_t body = sizeof(struct rec_ioctl_enter) + regions_bytes(p, shim_valgrind);
@@ -259,10 +274,12 @@ static uint64_t write_enter(int fd, unsigned long request, void *argp, const str
   return off;
 }
 
-static void write_exit(uint64_t enter_off, long ret, int err, const struct plan *p, uint64_t t) {
+/* Returns the exit record's offset, 0 if it could not be written. */
+static uint64_t write_exit(uint64_t enter_off, long ret, int err, struct plan *p, uint64_t t) {
+  uint64_t off = 0;
   size_t body = sizeof(struct rec_ioctl_exit) + regions_bytes(p, 0);
-  struct rec *r = rec_begin((uint32_t)body, NULL);
-  if (!r) return;
+  struct rec *r = rec_begin((uint32_t)body, &off);
+  if (!r) return 0;
   struct rec_ioctl_exit *x = (struct rec_ioctl_exit *)(r + 1);
   x->enter_offset = enter_off;
   x->ret = ret;
@@ -271,6 +288,7 @@ static void write_exit(uint64_t enter_off, long ret, int err, const struct plan 
   fill_regions((uint8_t *)(x + 1), p, 0);
   r->time = t;
   rec_commit(r, REC_IOCTL_EXIT);
+  return off;
 }
 
 /* What a successful call changes in the shim's view: new fds, memory slots. */
@@ -306,9 +324,12 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
   int run = r && (r->flags & RULE_RUN) && fi && fi->run;
   int fixed = p.n;
   uint32_t fixed_bytes = p.bytes;
+  /* Under memcheck every input byte needs its definedness: no references to earlier bytes. */
+  struct run_memo *memo = run && !shim_valgrind ? run_memo_for(fi->run) : NULL;
   if (run) {
     guestmem_flush_writes();
     plan_run(&p, fi);
+    if (memo && p.n > fixed) p.r[fixed].same_as = run_memo_match(memo, fi->run, p.r[fixed].length);
   }
   uint64_t t = now_ns();
   uint64_t enter = write_enter(fd, request, argp, &p, t);
@@ -322,8 +343,11 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
     p.n = fixed;
     p.bytes = fixed_bytes;
     plan_run(&p, fi);
+    if (memo && p.n > fixed) p.r[fixed].kept = 1;
   }
-  if (enter) write_exit(enter, ret, err, &p, t_end);
+  uint64_t exit_off = enter ? write_exit(enter, ret, err, &p, t_end) : 0;
+  if (exit_off && memo && p.n > fixed && p.r[fixed].written && !p.r[fixed].problem)
+    run_memo_keep(memo, exit_off, p.r[fixed].written, p.r[fixed].length);
   if (ret >= 0) {
     if (shim_valgrind)
       for (int i = 0; i < p.n; i++)

@@ -266,6 +266,7 @@ static void atfork_child(void) {
   shim_pid = getpid();
   cached_tid = 0;
   guestmem_after_fork();
+  run_memo_after_fork();
   rawlog_after_fork();
 }
 

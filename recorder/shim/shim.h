@@ -86,6 +86,9 @@ struct rec_region {
 };
 #define REG_DATA 1u
 #define REG_VBITS 2u
+#define REG_SAME 4u /* no data: the bytes are those of the KEPT region at this address in the exit
+                     * record whose log offset (u64) stands in the data's place */
+#define REG_KEPT 8u /* a later entry may refer to this exit region's bytes (REG_SAME) */
 enum { DIR_NONE = 0, DIR_IN = 1, DIR_OUT = 2, DIR_INOUT = 3 };
 enum { PROB_NONE = 0, PROB_UNREADABLE, PROB_TRUNCATED, PROB_UNKNOWN_SIZE, PROB_BAD_COUNT };
 
@@ -228,6 +231,13 @@ uint64_t guestmem_slot_size(uint32_t slot);
 void guestmem_flush_writes(void);
 void guestmem_after_fork(void);
 int guestmem_owns_fd(int fd);
+
+/* runmemo.c: each vCPU's last exit bytes, so that an unchanged kvm_run is not copied again */
+struct run_memo;
+struct run_memo *run_memo_for(const void *run);
+uint64_t run_memo_match(struct run_memo *m, const void *run, size_t len);
+void run_memo_keep(struct run_memo *m, uint64_t exit_off, const void *bytes, size_t len);
+void run_memo_after_fork(void);
 
 /* capture.c */
 int read_self(void *dst, uint64_t addr, size_t len);

@@ -1,29 +1,15 @@
 // Ingest follows the raw logs while the shim writes them: it stops at a record not yet committed
 // and resumes there, and hands every chunk it has read back to the shim, which fills it again.
 
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ingester } from '../recorder/ingest.js';
-import { prepareRawDir } from '../recorder/record.js';
 import { RAW_CHUNK, RawLog, parseRawLog, wholeFile } from '../recorder/rawlog.js';
-import { shimPath } from '../recorder/spawn.js';
-import { SchemaRegistry } from '../schemas/registry.js';
-import { buildMonitors, kvmSkipReason, recordCommand, tempDir } from './support/monitors.js';
+import { buildMonitors, kvmSkipReason, recordCommand, shimOnly } from './support/monitors.js';
 
-/** Runs kvmmon under the shim alone (nothing reads the log meanwhile); returns the log's bytes and path. */
 function rawRun(args: string[]): { bytes: Buffer; path: string; dir: string } {
-  const m = buildMonitors();
-  const dir = tempDir('ioctlgrind-live-');
-  const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
-  const env = { ...process.env, LD_PRELOAD: shimPath('lp64'), IOCTLGRIND_DIR: dir, IOCTLGRIND_RULES: rules };
-  const r = spawnSync(m.kvmmon, ['--quiet', ...args], { env });
-  expect(r.status).toBe(0);
-  const logs = readdirSync(dir).filter((f) => f.startsWith('raw-'));
-  expect(logs).toHaveLength(1);
-  const path = join(dir, logs[0]);
-  return { bytes: readFileSync(path), path, dir };
+  const { dir, log } = shimOnly(args);
+  return { bytes: readFileSync(log), path: log, dir };
 }
 
 const rawLog = (args: string[]) => rawRun(args).bytes;

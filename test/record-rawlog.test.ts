@@ -1,29 +1,16 @@
 // The shim's raw logs read directly: their mode, and what ingest makes of truncated or corrupt ones
 // (untrusted bytes: every complete record is kept and one note says what was wrong).
 
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ingest } from '../recorder/ingest.js';
 import { parseRawLog } from '../recorder/rawlog.js';
-import { prepareRawDir, record } from '../recorder/record.js';
-import { RecordError, shimPath } from '../recorder/spawn.js';
-import { SchemaRegistry } from '../schemas/registry.js';
-import { buildMonitors, kvmSkipReason, tempDir } from './support/monitors.js';
+import { record } from '../recorder/record.js';
+import { RecordError } from '../recorder/spawn.js';
+import { buildMonitors, kvmSkipReason, shimOnly, tempDir } from './support/monitors.js';
 
-/** Runs kvmmon with the shim preloaded by hand; returns the raw directory. */
-function rawRun(): { dir: string; log: string } {
-  const m = buildMonitors();
-  const dir = tempDir('ioctlgrind-rawtest-');
-  const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
-  const env = { ...process.env, LD_PRELOAD: shimPath('lp64'), IOCTLGRIND_DIR: dir, IOCTLGRIND_RULES: rules };
-  const r = spawnSync(m.kvmmon, ['--quiet', m.guests.real], { env });
-  expect(r.status).toBe(0);
-  const logs = readdirSync(dir).filter((f) => f.startsWith('raw-'));
-  expect(logs).toHaveLength(1);
-  return { dir, log: join(dir, logs[0]) };
-}
+const rawRun = () => shimOnly([buildMonitors().guests.real]);
 
 function ingestOne(dir: string) {
   return ingest({ rawDir: dir, t0: 0n, abi: 'lp64', root: { pid: 1, status: 0 } }).events;

@@ -1,29 +1,17 @@
 // A KVM_RUN entry whose kvm_run header still holds what the previous exit record captured names
 // that record instead of copying the 288 bytes again; the trace still carries them in full.
 
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ingest } from '../recorder/ingest.js';
-import { prepareRawDir } from '../recorder/record.js';
 import { parseRawLog } from '../recorder/rawlog.js';
-import { shimPath } from '../recorder/spawn.js';
-import { SchemaRegistry } from '../schemas/registry.js';
 import type { IoctlEvent } from '../traces/events.js';
-import { buildMonitors, kvmSkipReason, tempDir } from './support/monitors.js';
+import { buildMonitors, kvmSkipReason, shimOnly } from './support/monitors.js';
 
 const KVM_RUN = 0xae80;
 
-function rawRun(args: string[]): string {
-  const m = buildMonitors();
-  const dir = tempDir('ioctlgrind-memo-');
-  const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
-  const env = { ...process.env, LD_PRELOAD: shimPath('lp64'), IOCTLGRIND_DIR: dir, IOCTLGRIND_RULES: rules };
-  const r = spawnSync(m.kvmmon, ['--quiet', ...args], { env });
-  expect(r.status).toBe(0);
-  return dir;
-}
+const rawRun = (args: string[]) => shimOnly(args).dir;
 
 const runRegion = (e: IoctlEvent) => e.regions.find((r) => r.role === 'run');
 

@@ -1,12 +1,14 @@
 // Builds the sample monitors (test/monitors/*.c) and guests (test/monitors/guests/*.asm) with the
 // system compiler and nasm into a temp dir, and records them with the real recorder.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataPath } from '../../schemas/paths.js';
-import { record, type RecordResult } from '../../recorder/record.js';
+import { prepareRawDir, record, type RecordResult } from '../../recorder/record.js';
+import { shimPath } from '../../recorder/spawn.js';
+import { SchemaRegistry } from '../../schemas/registry.js';
 import type { TraceEvent, TraceHeader } from '../../traces/events.js';
 import { TraceReader } from '../../traces/reader.js';
 import { hasCc, hasCc32, hasKvm, hasNasm } from './toolchain.js';
@@ -77,4 +79,20 @@ export async function recordCommand(command: string[], options: { memcheck?: boo
   const reader = TraceReader.open(path);
   const trace = [...reader];
   return { ...result, path, header: reader.header, trace };
+}
+
+/**
+ * Runs kvmmon ARGS under the 64-bit shim alone, preloaded by hand (no ingest reads the log while it
+ * is written, so no chunk is reused); returns the raw directory and its one log.
+ */
+export function shimOnly(args: string[]): { dir: string; log: string } {
+  const m = buildMonitors();
+  const dir = tempDir('ioctlgrind-raw-');
+  const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
+  const env = { ...process.env, LD_PRELOAD: shimPath('lp64'), IOCTLGRIND_DIR: dir, IOCTLGRIND_RULES: rules };
+  const r = spawnSync(m.kvmmon, ['--quiet', ...args], { env });
+  if (r.status !== 0) throw new Error(`kvmmon ${args.join(' ')} under the shim exited ${r.status}: ${r.stderr}`);
+  const logs = readdirSync(dir).filter((f) => f.startsWith('raw-'));
+  if (logs.length !== 1) throw new Error(`expected one raw log, found ${logs.length}`);
+  return { dir, log: join(dir, logs[0]) };
 }

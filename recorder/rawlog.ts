@@ -14,8 +14,8 @@ const HEADER = 20480;
 const MAX_CHUNKS = 4096;
 const FREE_SLOTS = 64;
 /** u32 indexes into the header: the chunk index, the free ring's head and tail, its slots. */
-const PHYS = 16;
-const FREE_HEAD = PHYS + MAX_CHUNKS;
+const INDEX = 16;
+const FREE_HEAD = INDEX + MAX_CHUNKS;
 const FREE_TAIL = FREE_HEAD + 1;
 const FREE_SLOT = FREE_TAIL + 1;
 const REC = 32;
@@ -345,16 +345,18 @@ export class RawLog {
       const cursor = this.cursor();
       while (this.at < cursor) {
         const logical = Math.floor(this.at / RAW_CHUNK);
-        if (logical >= MAX_CHUNKS) throw new Malformed(`cursor ${cursor} beyond the largest log`);
-        const entry = Atomics.load(this.index, PHYS + logical);
-        if (entry === 0) {
+        const slot = logical % MAX_CHUNKS;
+        const entry = Atomics.load(this.index, INDEX + slot);
+        // The slot is this chunk's when its lap matches (RAW_LAP and RAW_SLOT in shim.h).
+        if (entry >>> 16 !== (Math.floor(logical / MAX_CHUNKS) % 0xffff) + 1) {
           // No chunk yet: the writer is about to map it, or (final) could not, and counted the drop.
           if (!final) return;
           this.at = (logical + 1) * RAW_CHUNK;
           continue;
         }
-        if (entry > MAX_CHUNKS) throw new Malformed(`chunk index entry ${logical} names chunk ${entry - 1}`);
-        const span = this.committed(entry - 1, this.at % RAW_CHUNK, Math.min(RAW_CHUNK, cursor - logical * RAW_CHUNK), final);
+        const physical = (entry & 0xffff) - 1;
+        if (physical < 0 || physical >= MAX_CHUNKS) throw new Malformed(`chunk index slot ${slot} names chunk ${physical}`);
+        const span = this.committed(physical, this.at % RAW_CHUNK, Math.min(RAW_CHUNK, cursor - logical * RAW_CHUNK), final);
         const base = this.at;
         const bytes = span.bytes;
         for (let at = 0; at < bytes.length; ) {
@@ -375,7 +377,7 @@ export class RawLog {
         }
         if (span.damage) throw new Malformed(span.damage);
         if (span.waiting) return;
-        if (this.at % RAW_CHUNK === 0) this.recycle(logical, entry - 1, final);
+        if (this.at % RAW_CHUNK === 0) this.recycle(slot, physical, final);
       }
     } catch (e) {
       if (!(e instanceof Malformed)) throw e;
@@ -439,8 +441,10 @@ export class RawLog {
   }
 
   /** A chunk read to its end goes back to the writer while it still runs. */
-  private recycle(logical: number, physical: number, final: boolean): void {
-    if (logical === 0 || final || !this.source.recycles) return;
+  private recycle(slot: number, physical: number, final: boolean): void {
+    if (final || !this.source.recycles) return;
+    Atomics.store(this.index, INDEX + slot, 0); // the slot is free for the chunk a lap later
+    if (physical === 0) return; // the header's chunk stays
     this.words.delete(physical);
     this.source.chunk(physical).fill(0);
     const head = Atomics.load(this.index, FREE_HEAD);

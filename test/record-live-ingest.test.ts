@@ -44,7 +44,7 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
     expect(log.damage).toMatch(/has no length/);
   });
 
-  it('zeroes each chunk it has read to the end and puts it in the free ring for the shim', () => {
+  it('zeroes each chunk it has read to the end, empties its index slot and puts it in the free ring for the shim', () => {
     const bytes = rawLog(['--exits', '20000', buildMonitors().guests.exits]);
     const chunks = Math.ceil(bytes.length / RAW_CHUNK);
     expect(chunks).toBeGreaterThan(2); // nothing was reading: one new chunk per 4 MiB of records
@@ -58,6 +58,9 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
     expect(head).toBe(0);
     expect(freed).toEqual(Array.from({ length: chunks - 2 }, (_, i) => i + 1));
     for (const p of freed) expect(bytes.subarray(p * RAW_CHUNK, (p + 1) * RAW_CHUNK).every((b) => b === 0)).toBe(true);
+    // Their index slots are free for the chunks a lap later; the header's chunk 0 is never handed back.
+    expect([...ring.subarray(16, 16 + chunks)]).toEqual([...Array(chunks - 1).fill(0), ring[16 + chunks - 1]]);
+    expect(ring[16 + chunks - 1]).not.toBe(0);
   });
 
   it('records a long run through a few reused chunks, every exit in order', async () => {
@@ -91,5 +94,25 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
     const bounded = follow(50);
     expect(bounded.all).toBe(strict.all);
     expect(bounded.held).toBeGreaterThanOrEqual(bounded.all - 1 - 50 - 1); // at most 50 wait (and the exit comes at the end)
+  });
+
+  it('follows a log past the end of its chunk index: slots are reused a lap later', () => {
+    const bytes = rawLog([buildMonitors().guests.real]);
+    const whole = parseRawLog(Buffer.from(bytes));
+    const HEADER = 20480;
+    const INDEX = 64; // u32 slots, 4096 of them
+    const cursor = Number(bytes.readBigUInt64LE(32));
+    const records = bytes.subarray(HEADER, cursor);
+    // The same records as logical chunk 4096 (slot 0 again, lap 2) in physical chunk 1; slot 0's
+    // chunk 0 was read and its slot emptied, as ingest does.
+    const lapped = Buffer.alloc(RAW_CHUNK + records.length);
+    bytes.copy(lapped, 0, 0, HEADER);
+    records.copy(lapped, RAW_CHUNK);
+    lapped.writeBigUInt64LE(BigInt(4096 * RAW_CHUNK + records.length), 32);
+    lapped.writeUInt32LE((2 << 16) | (1 + 1), INDEX);
+    const log = new RawLog(wholeFile(lapped));
+    expect(seqs(log.records(false))).toEqual([]); // chunks 0..4095 are not there yet
+    expect(seqs(log.records(true))).toEqual(seqs(whole.records));
+    expect(log.damage).toBeUndefined();
   });
 });

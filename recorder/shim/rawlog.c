@@ -19,7 +19,6 @@
 
 static int log_fd = -1;
 static struct raw_header *hdr;
-static _Atomic(uint8_t *) chunks[RAW_MAX_CHUNKS]; /* logical chunk -> where this process maps it */
 static _Atomic(uint8_t *) physmap[RAW_MAX_CHUNKS]; /* physical chunk -> where this process maps it */
 static _Atomic uint32_t spare;                    /* a physical chunk (+1) taken and not used */
 static _Atomic uint64_t *seq_counter; /* shared by every process of the recording */
@@ -76,25 +75,25 @@ static int64_t take_phys(void) {
   return p;
 }
 
-static uint8_t *map_chunk(uint32_t i) {
-  uint8_t *m = atomic_load_explicit(&chunks[i], memory_order_acquire);
-  if (m) return m;
-  uint32_t e = atomic_load_explicit(&hdr->phys[i], memory_order_acquire);
+/* Where logical chunk `l` is mapped; NULL when it has no physical chunk and cannot get one. */
+static uint8_t *map_chunk(uint64_t l) {
+  _Atomic uint32_t *slot = &hdr->index[l % RAW_MAX_CHUNKS];
+  uint32_t lap = RAW_LAP(l);
+  uint32_t e = atomic_load_explicit(slot, memory_order_acquire);
   if (!e) {
     int64_t p = take_phys();
     if (p < 0) return NULL;
     uint32_t none = 0;
-    if (atomic_compare_exchange_strong(&hdr->phys[i], &none, (uint32_t)p + 1)) {
-      e = (uint32_t)p + 1;
+    if (atomic_compare_exchange_strong(slot, &none, RAW_SLOT(lap, p))) {
+      e = RAW_SLOT(lap, p);
     } else { /* another thread chose first: keep ours for next time (or lose 4 MiB of file) */
       uint32_t empty = 0;
       atomic_compare_exchange_strong(&spare, &empty, (uint32_t)p + 1);
       e = none;
     }
   }
-  m = map_phys(e - 1);
-  if (m) atomic_store_explicit(&chunks[i], m, memory_order_release);
-  return m;
+  if (e >> 16 != lap) return NULL; /* the slot still describes a chunk of an earlier lap, unread */
+  return map_phys((e & 0xffff) - 1);
 }
 
 static int map_seq_counter(const char *dir) {
@@ -117,7 +116,6 @@ static int create_log(void) {
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
   log_fd = high_fd(fd);
-  memset(chunks, 0, sizeof chunks);
   memset(physmap, 0, sizeof physmap);
   atomic_store(&spare, 0);
   if (fallocate64(log_fd, 0, 0, RAW_CHUNK) != 0) return -1;
@@ -133,8 +131,7 @@ static int create_log(void) {
   hdr->chunk_size = RAW_CHUNK;
   hdr->t0 = now_ns();
   atomic_store(&hdr->nphys, 1);
-  atomic_store(&hdr->phys[0], 1);
-  chunks[0] = c0;
+  atomic_store(&hdr->index[0], RAW_SLOT(RAW_LAP(0), 0));
   atomic_store(&hdr->cursor, RAW_HEADER_SIZE);
   return 0;
 }
@@ -172,7 +169,7 @@ void *rec_begin(uint32_t bodylen, uint64_t *offset) {
     uint64_t off = atomic_fetch_add(&hdr->cursor, len);
     uint64_t end = off + len;
     uint64_t ci = off / RAW_CHUNK, ce = (end - 1) / RAW_CHUNK;
-    uint8_t *c = ci < RAW_MAX_CHUNKS ? map_chunk((uint32_t)ci) : NULL;
+    uint8_t *c = map_chunk(ci);
     if (!c) {
       atomic_fetch_add(&hdr->dropped, 1);
       return NULL;
@@ -187,7 +184,7 @@ void *rec_begin(uint32_t bodylen, uint64_t *offset) {
     /* Straddling: fill both pieces with committed padding and try again in the next chunk. */
     r->len = (uint32_t)(RAW_CHUNK - off % RAW_CHUNK);
     atomic_store_explicit(&r->type, REC_PAD, memory_order_release);
-    uint8_t *n = ce < RAW_MAX_CHUNKS ? map_chunk((uint32_t)ce) : NULL;
+    uint8_t *n = map_chunk(ce);
     if (!n) {
       atomic_fetch_add(&hdr->dropped, 1);
       return NULL;

@@ -13,17 +13,20 @@
 #define RAW_MAGIC "IOGRAW02"
 #define RAW_VERSION 2
 #define RAW_CHUNK (4u << 20)        /* the log grows by mapping chunks of this size */
-#define RAW_MAX_CHUNKS 4096         /* 16 GiB of records per process, then they are dropped (counted) */
+#define RAW_MAX_CHUNKS 4096         /* chunk index slots, and physical chunks a file may have (16 GiB) */
 #define RAW_MAX_RECORD (1u << 20)   /* larger payloads are split (memory) or truncated (regions) */
 #define RAW_FREE_SLOTS 64           /* chunks the reader has emptied, waiting to be written again */
 #define RAW_HEADER_SIZE 20480       /* header and chunk index; records start after them */
 
-/* Records are addressed by a logical offset (the cursor's space). Logical chunk L lives in physical
- * chunk phys[L]-1 of the file. Once the reader (ingest, running beside the target) has read every
- * record of a chunk, it zeroes the chunk and hands it back through the free ring, and the writer
- * fills it again: its pages are already allocated and mapped, so a long recording costs the target
- * no page faults and holds a few chunks of RAM. When the ring is empty the file grows instead:
- * the writer never waits for the reader. Physical chunk 0 holds this header and stays logical 0. */
+/* Records are addressed by a logical offset (the cursor's space). Logical chunk L is described by
+ * index slot L % RAW_MAX_CHUNKS: RAW_SLOT(lap of L, physical chunk) (0: none yet). Once the reader
+ * (ingest, running beside the target) has read every record of a chunk, it zeroes the chunk,
+ * empties its slot and hands the chunk back through the free ring, and the writer fills it again:
+ * its pages are already allocated and mapped, so a long recording costs the target no page faults,
+ * holds a few chunks of RAM and has no length limit. When the ring is empty the file grows instead:
+ * the writer never waits for the reader (if the reader is a whole index behind, the slot a chunk
+ * needs is still taken, and its records are dropped and counted). Physical chunk 0 holds this
+ * header and is logical chunk 0; it is never handed back. */
 struct raw_header {
   char magic[8];
   uint32_t version, header_size;
@@ -36,11 +39,14 @@ struct raw_header {
   _Atomic uint32_t dropped;/* records lost because the log could not grow */
   _Atomic uint32_t nphys;  /* physical chunks allocated in the file */
   uint32_t pad;
-  _Atomic uint32_t phys[RAW_MAX_CHUNKS]; /* logical chunk -> physical chunk + 1; 0: none yet */
+  _Atomic uint32_t index[RAW_MAX_CHUNKS]; /* logical chunk L -> slot L % RAW_MAX_CHUNKS */
   _Atomic uint32_t free_head, free_tail; /* the free ring: the writer takes at head, the reader puts at tail */
   _Atomic uint32_t free_slot[RAW_FREE_SLOTS];
 };
 #define RAW_F_VALGRIND 1u
+/* An index slot: the lap (L / RAW_MAX_CHUNKS, as 1..65535) says which logical chunk it is for. */
+#define RAW_LAP(l) ((uint32_t)(((l) / RAW_MAX_CHUNKS) % 0xffff) + 1)
+#define RAW_SLOT(lap, phys) (((uint32_t)(lap) << 16) | ((uint32_t)(phys) + 1))
 
 enum rec_type {
   REC_OPEN = 1, REC_CLOSE, REC_DUP, REC_MMAP, REC_MUNMAP, REC_IOCTL_ENTER, REC_IOCTL_EXIT,
@@ -176,7 +182,7 @@ struct rule_attr {
 
 /* The formats are the same for the 64-bit and the 32-bit shim; the compiler checks it. */
 _Static_assert(sizeof(struct raw_header) <= RAW_HEADER_SIZE, "raw header");
-_Static_assert(offsetof(struct raw_header, cursor) == 32 && offsetof(struct raw_header, phys) == 64, "raw header");
+_Static_assert(offsetof(struct raw_header, cursor) == 32 && offsetof(struct raw_header, index) == 64, "raw header");
 _Static_assert(offsetof(struct raw_header, free_head) == 64 + 4 * RAW_MAX_CHUNKS, "raw free ring");
 _Static_assert(sizeof(struct rec) == 32, "record header");
 _Static_assert(sizeof(struct rec_region) == 24, "region header");

@@ -143,6 +143,11 @@ const before = (a: Pending, b: Pending) => a.order < b.order || (a.order === b.o
 export class Ingester {
   /** Events emitted so far. */
   emitted = 0;
+  /** Records the shims dropped because a raw log could not grow (known once finish() has run). */
+  dropped = 0;
+  /** The raw logs' records and the file they took, in bytes, all processes together (known once finish() has run). */
+  recordBytes = 0;
+  rawBytes = 0;
   /** Events made so far (their arrival order). */
   private made = 0;
   private readonly logs = new Map<string, Followed>();
@@ -161,12 +166,6 @@ export class Ingester {
     this.known = new Set([options.rootPid]);
     this.t0 = Number(options.t0);
   }
-
-  /** Records the shims dropped because a raw log could not grow (known once finish() has run). */
-  dropped = 0;
-  /** The raw logs' records and the file they took, in bytes, all processes together (known once finish() has run). */
-  recordBytes = 0;
-  rawBytes = 0;
 
   /**
    * Reads what the shims committed since the last call, for at most about `budgetMs`. True when

@@ -193,19 +193,7 @@ export class Replay {
     const set = object?.set;
     if (!schema || !set || !object) return this.skip('requests no schema knows');
     const memory = this.driver.memory;
-    const argBefore = event.regions.find((r) => r.role === 'arg')?.before;
-    const plan = planRegions(set, this.abi, schema, event.arg, argBefore, {
-      kind: object.kind,
-      deviceType: object.deviceType,
-      slotSize: (slot) => (object.kind === 'vm' ? object : object.parent)?.slots.get(slot)?.memorySize,
-    });
-    const buffers = new Map<string, Buffer>();
-    for (const planned of plan) {
-      const recorded = event.regions.find((r) => r.role === planned.role);
-      const length = recorded?.length ?? planned.length;
-      if (length === 0) continue;
-      buffers.set(planned.role, { planned, recorded, at: memory.alloc(length, 8), length });
-    }
+    const buffers = this.placeBuffers(event, object, set, schema);
     try {
       const argBuf = buffers.get('arg');
       let arg: number | bigint = event.arg;
@@ -240,6 +228,25 @@ export class Replay {
     } finally {
       for (const b of buffers.values()) memory.free(b.at);
     }
+  }
+
+  /** A buffer for each region the call touches; none where it takes no pointer (KVM_RUN, most calls of a replay). */
+  private placeBuffers(event: IoctlEvent, object: TraceObject, set: SchemaSet, schema: IoctlSchema): Map<string, Buffer> {
+    const buffers = new Map<string, Buffer>();
+    if (schema.arg.kind !== 'pointer') return buffers;
+    const argBefore = event.regions.find((r) => r.role === 'arg')?.before;
+    const plan = planRegions(set, this.abi, schema, event.arg, argBefore, {
+      kind: object.kind,
+      deviceType: object.deviceType,
+      slotSize: (slot) => (object.kind === 'vm' ? object : object.parent)?.slots.get(slot)?.memorySize,
+    });
+    for (const planned of plan) {
+      const recorded = event.regions.find((r) => r.role === planned.role);
+      const length = recorded?.length ?? planned.length;
+      if (length === 0) continue;
+      buffers.set(planned.role, { planned, recorded, at: this.driver.memory.alloc(length, 8), length });
+    }
+    return buffers;
   }
 
   /** Embedded pointers (in the driver's layout) get the addresses of the replay's buffers; guest memory its replay place. */
@@ -362,7 +369,7 @@ export class Replay {
     if (!page || !run?.after) return;
     const at = this.addresses.translate(run.addr, run.after.length);
     if (at === undefined) return;
-    const replayed = this.driver.memory.read(at, run.after.length);
+    const replayed = this.peek(at, run.after.length);
     const reason = fieldLocation(set, this.abi, page.type, page.reasonField)!;
     const exit = decodeExit(set, this.abi, run.after);
     const member = exit?.member ? fieldLocation(set, this.abi, page.type, exit.member) : undefined;
@@ -371,8 +378,10 @@ export class Replay {
     // The header from the exit reason on (request_interrupt_window and immediate_exit are inputs),
     // then the active member, named as such: the union's other members are stale from earlier exits.
     const header = (i: number) => i >= reason.offset && i < unionStart;
-    const diffs = diffBytes(set, this.abi, { kind: 'struct', name: page.type }, run.after, replayed, header, 'run.');
-    if (member && exit?.member) {
+    // Equal pages differ in no field: one comparison of every byte settles the header and the member.
+    const same = Buffer.compare(run.after, replayed) === 0;
+    const diffs = same ? [] : diffBytes(set, this.abi, { kind: 'struct', name: page.type }, run.after, replayed, header, 'run.');
+    if (!same && member && exit?.member) {
       const slice = (b: Uint8Array) => b.subarray(member.offset, member.offset + member.size);
       diffs.push(...diffBytes(set, this.abi, member.type, slice(run.after), slice(replayed), () => true, `run.${exit.member}.`));
     }
@@ -382,9 +391,17 @@ export class Replay {
     const driverWrote = exit && (facts ? facts.exitData(set, this.abi, exit)?.dir !== 'out' : exit.reason === 'KVM_EXIT_IO' && (exit.data as { direction?: number }).direction === 1);
     if (io?.after && driverWrote) {
       const ioAt = this.addresses.translate(io.addr, io.after.length);
-      if (ioAt !== undefined) diffs.push(...diffBytes(set, this.abi, undefined, io.after, this.driver.memory.read(ioAt, io.after.length), () => true, 'run.io.data '));
+      if (ioAt !== undefined) diffs.push(...diffBytes(set, this.abi, undefined, io.after, this.peek(ioAt, io.after.length), () => true, 'run.io.data '));
     }
     this.report(event, object, schema, diffs, true);
+  }
+
+  /**
+   * The driver's bytes at a replay address, to compare now: a view where they lie in one mapping
+   * (the run page after every run: no copy), else a copy.
+   */
+  private peek(at: number, length: number): Uint8Array {
+    return this.driver.memory.view(at, length) ?? this.driver.memory.read(at, length);
   }
 
   /** The HOST_STATE rule a differing output falls under, if any. */

@@ -154,7 +154,10 @@ export class AddressSpace {
   /** A copy of `length` bytes at `addr`; throws on unmapped memory (the monitor's own segfault). */
   read(addr: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    this.span(addr, length, (bytes, at) => out.set(bytes, at));
+    const m = this.mappingAt(addr);
+    // Most spans lie in one mapping: copied without the walk. (Not bytes.slice: a Buffer's is a view.)
+    if (m && addr + length <= m.addr + m.length) out.set(m.bytes.subarray(addr - m.addr, addr - m.addr + length));
+    else this.span(addr, length, (bytes, at) => out.set(bytes, at));
     return out;
   }
 
@@ -166,7 +169,9 @@ export class AddressSpace {
 
   /** The driver's write into user memory (copy_to_user): not the monitor's, so not announced. */
   store(addr: number, data: Uint8Array): void {
-    this.span(addr, data.length, (bytes, at) => bytes.set(data.subarray(at, at + bytes.length)));
+    const m = this.mappingAt(addr);
+    if (m && addr + data.length <= m.addr + m.length) m.bytes.set(data, addr - m.addr);
+    else this.span(addr, data.length, (bytes, at) => bytes.set(data.subarray(at, at + bytes.length)));
   }
 
   /** Be told of every monitor write (not of the driver's). */

@@ -78,14 +78,13 @@ export class Vcpu implements SystemBus {
     const stopAt = options.maxInstructions === undefined ? Infinity : c.icount + options.maxInstructions;
     c.wantWindow = options.requestInterruptWindow === true;
     try {
-      c.execute(stopAt);
+      return c.execute(stopAt) ?? { reason: ExitReason.PREEMPTION_TIMER };
     } catch (e) {
       if (e instanceof ExitRequest) return e.exit;
       throw e;
     } finally {
       c.wantWindow = false;
     }
-    return { reason: ExitReason.PREEMPTION_TIMER };
   }
 
   /** Data for the IN (or INS) the last IO exit stopped at: `count * size` bytes. */
@@ -114,13 +113,22 @@ export class Vcpu implements SystemBus {
     return c.pendingIrq < 0 && (c.flags & IF) !== 0 && c.shadowAt !== c.icount;
   }
 
-  /** RFLAGS.IF, CR8 and the APIC base without building kvm_regs/kvm_sregs (every exit reports them). */
+  /** RFLAGS (and its IF), CR8, the APIC base and the queued interrupt without building kvm_regs/kvm_sregs (exits report them). */
   get interruptsEnabled(): boolean {
     return (this.cpu.flags & IF) !== 0;
   }
 
   get cr8(): bigint {
     return BigInt(this.cpu.cr8);
+  }
+
+  get rflags(): bigint {
+    return BigInt(this.cpu.flags);
+  }
+
+  /** An interrupt is queued and not yet delivered (kvm_sregs.interrupt_bitmap is not all zero). */
+  get interruptQueued(): boolean {
+    return this.cpu.pendingIrq >= 0;
   }
 
   get apicBase(): bigint {

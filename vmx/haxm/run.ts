@@ -29,7 +29,7 @@ function complete(s: SharedStructs, vcpu: VcpuObject): void {
 
 /** HAXM keeps pending vectors in a bitmap and injects the highest first; the core holds one at a time. */
 function injectInterrupt(vcpu: VcpuObject): void {
-  if (vcpu.interrupts.size === 0 || vcpu.core.getSregs().interrupt_bitmap.some((w) => w !== 0n)) return;
+  if (vcpu.interrupts.size === 0 || vcpu.core.interruptQueued) return;
   const vector = Math.max(...vcpu.interrupts);
   vcpu.interrupts.delete(vector);
   vcpu.core.queueInterrupt(vector);
@@ -49,7 +49,7 @@ function describe(call: HaxmCall, s: SharedStructs, vcpu: VcpuObject, exit: VmEx
     case ExitReason.IO_INSTRUCTION: {
       s.status(page, 'HAX_EXIT_IO');
       s.tunnel(page, 'io._direction', constant(set, exit.direction === 'in' ? 'HAX_IO_IN' : 'HAX_IO_OUT'));
-      s.tunnel(page, 'io._df', (vcpu.core.getRegs().rflags & RFLAGS_DF) !== 0n ? 1 : 0);
+      s.tunnel(page, 'io._df', (vcpu.core.rflags & RFLAGS_DF) !== 0n ? 1 : 0);
       s.tunnel(page, 'io._size', exit.size);
       s.tunnel(page, 'io._port', exit.port);
       s.tunnel(page, 'io._count', exit.count);
@@ -119,7 +119,7 @@ function run(call: HaxmCall): number {
     return 0;
   } finally {
     s.tunnel(page, 'ready_for_interrupt_injection', vcpu.core.readyForInterruptInjection ? 1 : 0);
-    s.tunnel(page, 'apic_base', vcpu.core.getSregs().apic_base);
+    s.tunnel(page, 'apic_base', vcpu.core.apicBase);
   }
 }
 

@@ -4,16 +4,18 @@
 // Struct fields in them are read and written by field path through the measured layouts, each
 // access logged at the address the process sees.
 
-import { fieldLocation, type Decoded, type FieldLocation } from '../../schemas/codec.js';
+import type { Decoded } from '../../schemas/codec.js';
 import { PAGE_SIZE } from '../driver.js';
 import type { SharedPages } from '../kvm/objects.js';
+import { PageFields } from '../kvm/page-fields.js';
 import { writeArg, type HaxmCall, type Handler } from './call.js';
 import type { Structs } from '../kvm/call.js';
 import { IOBUF_OFFSET, TUNNEL_OFFSET, type VcpuObject } from './objects.js';
 
 /** Fields of structs that live in the shared pages: hax_tunnel at its page, hax_fastmmio in the I/O buffer. */
 export class SharedStructs {
-  private readonly locations = new Map<string, FieldLocation>();
+  /** By struct. */
+  private readonly fields = new Map<string, PageFields>();
   private readonly statuses: Map<string, number>;
   readonly tunnelType: string;
 
@@ -24,29 +26,22 @@ export class SharedStructs {
     this.statuses = new Map(page.exits.map((e) => [e.name, e.value]));
   }
 
-  private loc(struct: string, path: string): FieldLocation {
-    const key = `${struct}.${path}`;
-    let l = this.locations.get(key);
-    if (!l) {
-      l = fieldLocation(this.structs.set, this.structs.abi, struct, path);
-      if (!l) throw new Error(`no field ${path} in ${struct}`);
-      this.locations.set(key, l);
-    }
-    return l;
+  private of(struct: string): PageFields {
+    let f = this.fields.get(struct);
+    if (!f) this.fields.set(struct, (f = new PageFields(this.structs, struct)));
+    return f;
   }
 
   offsetOf(struct: string, path: string): number {
-    return this.loc(struct, path).offset;
+    return this.of(struct).field(path).offset;
   }
 
   get(page: SharedPages, base: number, struct: string, path: string): Decoded {
-    const l = this.loc(struct, path);
-    return this.structs.decodeAs(l.type, page.read(base + l.offset, l.size));
+    return this.of(struct).get(page, base, path);
   }
 
   put(page: SharedPages, base: number, struct: string, path: string, value: Decoded): void {
-    const l = this.loc(struct, path);
-    page.write(base + l.offset, this.structs.encode(l.type, value, l.size));
+    this.of(struct).put(page, base, path, value);
   }
 
   /** A hax_tunnel field. */

@@ -3,6 +3,7 @@
 // reaches, then handed to the handler module for that object kind; unknown requests get the errno
 // KVM's dispatcher for that kind gives. Every user-memory access goes through UserMemory's log.
 
+import type { IoctlSchema } from '../../schemas/model.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
 import { AddressSpace, EmulatedAddresses, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
 import { Structs, type Handler } from './call.js';
@@ -55,6 +56,7 @@ export class EmulatedKvm implements ExactDriver {
   private readonly registry: SchemaRegistry;
   private readonly user: UserMemory;
   private readonly fds = new Map<number, KvmObject>();
+  private readonly schemas = new Map<KvmObject['kind'], Map<number, IoctlSchema | null>>();
   private readonly addresses = new EmulatedAddresses();
   /** A replay gives the recorded host time of each call (setHostTime). */
   private hostTimed = false;
@@ -136,7 +138,7 @@ export class EmulatedKvm implements ExactDriver {
     this.user.begin();
     const object = this.fds.get(fd);
     if (!object) return { ret: -1, errno: Errno.EBADF };
-    const schema = this.registry.lookup(request, object.kind, 'lp64', 'kvm');
+    const schema = this.schemaFor(request, object.kind);
     const handler = schema && HANDLERS[object.kind][schema.name];
     if (!schema || !handler) return { ret: -1, errno: UNKNOWN_REQUEST[object.kind] };
     try {
@@ -145,6 +147,15 @@ export class EmulatedKvm implements ExactDriver {
       if (e instanceof KvmErrno) return { ret: -1, errno: e.errno };
       throw e;
     }
+  }
+
+  /** The request's schema on an object kind: looked up once per pair (the registry does not change). */
+  private schemaFor(request: number, kind: KvmObject['kind']): IoctlSchema | undefined {
+    let byRequest = this.schemas.get(kind);
+    if (!byRequest) this.schemas.set(kind, (byRequest = new Map()));
+    let schema = byRequest.get(request);
+    if (schema === undefined) byRequest.set(request, (schema = this.registry.lookup(request, kind, 'lp64', 'kvm') ?? null));
+    return schema ?? undefined;
   }
 
   /** Only a vCPU fd maps (its kvm_run, PIO and coalesced-MMIO pages); past them, fresh zero pages. */

@@ -174,8 +174,11 @@ export class InKernel {
 
   /** An ioeventfd the write matches (ioeventfd_in_range). */
   private ioeventfd(pio: boolean, addr: number, data: Uint8Array): boolean {
+    // Every port write asks: without ioeventfds, no BigInts.
+    if (this.vm.ioeventfds.length === 0) return false;
     const value = le(data);
-    const e = this.vm.ioeventfds.find((f) => f.pio === pio && f.addr === BigInt(addr) && (f.len === 0 || f.len === data.length) && (f.datamatch === undefined || BigInt.asUintN(8 * data.length, f.datamatch) === value));
+    const a = BigInt(addr);
+    const e = this.vm.ioeventfds.find((f) => f.pio === pio && f.addr === a && (f.len === 0 || f.len === data.length) && (f.datamatch === undefined || BigInt.asUintN(8 * data.length, f.datamatch) === value));
     if (!e) return false;
     e.signalled++;
     return true;
@@ -183,6 +186,7 @@ export class InKernel {
 
   /** coalesced_mmio_write: into the ring when a zone covers the write and the ring has room. */
   private coalesce(pio: boolean, addr: number, data: Uint8Array): boolean {
+    if (this.vm.coalesced.length === 0) return false;
     const a = BigInt(addr);
     if (!this.vm.coalesced.some((z) => z.pio === pio && a >= z.addr && a + BigInt(data.length) <= z.addr + BigInt(z.size))) return false;
     const page = this.vcpu.shared;
@@ -212,7 +216,7 @@ export class InKernel {
     const port = exit.port;
     if (exit.direction === 'out') {
       // OUTS delivers one element per exit; a plain OUT one element of `size` bytes.
-      const data = exit.data.subarray(0, exit.size);
+      const data = exit.data.length === exit.size ? exit.data : exit.data.subarray(0, exit.size);
       if (this.ioeventfd(true, port, data) || this.coalesce(true, port, data)) return true;
     }
     const pic = vm.irqchip?.pic;
@@ -261,7 +265,7 @@ export class InKernel {
       return true;
     }
     if (exit.isWrite) {
-      const data = exit.data.subarray(0, exit.size);
+      const data = exit.data.length === exit.size ? exit.data : exit.data.subarray(0, exit.size);
       if (this.ioeventfd(false, gpa, data) || this.coalesce(false, gpa, data)) return true;
     }
     return false;

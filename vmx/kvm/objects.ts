@@ -73,19 +73,26 @@ export type PendingCompletion = { kind: 'in'; length: number } | { kind: 'mmio-r
 /** The kernel's shared pages of a vCPU, with where the process mapped them. */
 export class SharedPages {
   readonly bytes = new Uint8Array(RUN_PAGES * PAGE_SIZE);
+  /** Over `bytes`, for fields read and written in place. */
+  readonly view = new DataView(this.bytes.buffer);
   /** Address of the first mapping at offset 0, where accesses are logged. */
   mappedAt: number | undefined;
 
   constructor(private readonly user: UserMemory) {}
 
   read(offset: number, length: number): Uint8Array {
-    this.user.logShared(this.at(offset), length, false);
+    this.touched(offset, length, false);
     return this.bytes.slice(offset, offset + length);
   }
 
   write(offset: number, data: Uint8Array): void {
-    this.user.logShared(this.at(offset), data.length, true);
+    this.touched(offset, data.length, true);
     this.bytes.set(data, offset);
+  }
+
+  /** Logs an access made to `bytes` or `view` directly. */
+  touched(offset: number, length: number, write: boolean): void {
+    this.user.logShared(this.at(offset), length, write);
   }
 
   private at(offset: number): number | undefined {

@@ -3,46 +3,36 @@
 // the bytes KVM writes (exit_reason, the union member it fills, post_kvm_run_save's fields).
 
 import { ExitReason, type KvmSregs, type VmExit } from '../index.js';
-import { fieldLocation, type Decoded, type FieldLocation } from '../../schemas/codec.js';
+import type { Decoded } from '../../schemas/codec.js';
 import type { Call, Handler, Structs } from './call.js';
 import { Errno, fail } from './errors.js';
 import { PIO_DATA_OFFSET, type SharedPages, type VcpuObject } from './objects.js';
+import { PageFields } from './page-fields.js';
 
 /** VMX exit reason of a failed VM entry for invalid guest state (bit 31: entry failure). */
 const ENTRY_FAILURE_INVALID_STATE = 0x80000021n;
 
 /** kvm_run by field path, through the measured layout. */
 export class RunPage {
-  private readonly locations = new Map<string, FieldLocation>();
+  private readonly fields: PageFields;
   readonly exits: Map<string, number>;
 
   constructor(readonly structs: Structs) {
+    this.fields = new PageFields(structs, 'kvm_run');
     this.exits = new Map(structs.set.runPage!.exits.map((e) => [e.name, e.value]));
   }
 
-  private loc(path: string): FieldLocation {
-    let l = this.locations.get(path);
-    if (!l) {
-      l = fieldLocation(this.structs.set, this.structs.abi, 'kvm_run', path);
-      if (!l) throw new Error(`no field ${path} in kvm_run`);
-      this.locations.set(path, l);
-    }
-    return l;
-  }
-
   get(page: SharedPages, path: string): Decoded {
-    const l = this.loc(path);
-    return this.structs.decodeAs(l.type, page.read(l.offset, l.size));
+    return this.fields.get(page, 0, path);
   }
 
   /** Writes a field; `length` limits a byte array to what KVM copies. */
   put(page: SharedPages, path: string, value: Decoded, length?: number): void {
-    const l = this.loc(path);
-    page.write(l.offset, this.structs.encode(l.type, value, l.size).subarray(0, length ?? l.size));
+    this.fields.put(page, 0, path, value, length);
   }
 
   offsetOf(path: string): number {
-    return this.loc(path).offset;
+    return this.fields.field(path).offset;
   }
 
   exit(page: SharedPages, name: string): void {

@@ -121,7 +121,7 @@ function interrupt(call: Call): number {
   if (vcpuOf(call).vm.irqchip) fail(Errno.ENXIO, 'the in-kernel 8259 delivers external interrupts');
   const core = vcpuOf(call).core;
   // The core holds one queued vector and refuses a second (the host kernel measured here accepts it).
-  if (core.getSregs().interrupt_bitmap.some((w) => w !== 0n)) fail(Errno.EEXIST, 'an interrupt is already queued');
+  if (core.interruptQueued) fail(Errno.EEXIST, 'an interrupt is already queued');
   core.queueInterrupt(irq);
   vcpuOf(call).events.interruptNr = irq;
   return 0;

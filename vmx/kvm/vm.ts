@@ -101,7 +101,8 @@ function getDirtyLog(call: Call): number {
   for (let p = 0; p < pages; p++) {
     const a = now.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     const b = slot.lastLogged.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
-    if (a.some((v, i) => v !== b[i])) bitmap[p >> 3] |= 1 << (p & 7);
+    // Compared natively: a callback per byte cost more than the rest of the call.
+    if (Buffer.compare(a, b) !== 0) bitmap[p >> 3] |= 1 << (p & 7);
   }
   call.user.write(r.dirty_bitmap as bigint, bitmap);
   // With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE the bits stay until KVM_CLEAR_DIRTY_LOG (not implemented).

@@ -13,7 +13,7 @@
 import { Mnemonic } from 'iced-x86';
 import { ExitReason, type IoExit } from '../../exits.js';
 import type { Cpu } from '../cpu.js';
-import { ExitRequest, gp } from '../faults.js';
+import { gp } from '../faults.js';
 import { DF, IOPL } from '../flags.js';
 import { type Insn, K } from '../insn.js';
 import { Seg } from '../segment.js';
@@ -56,9 +56,10 @@ function checkPermission(c: Cpu, port: number, size: number): void {
   if ((bits >>> (port & 7)) & ((1 << size) - 1)) throw gp();
 }
 
-function stop(c: Cpu, i: Insn, exit: IoExit): never {
+/** Exits before the instruction retires; the handler returns straight after. */
+function stop(c: Cpu, i: Insn, exit: IoExit): void {
   c.pendingIo = { insn: i, exit, linearRip: c.ripLinear() };
-  throw new ExitRequest(exit);
+  c.stopExit = exit;
 }
 
 function ioExit(port: number, size: number, direction: 'in' | 'out', count: number, string: boolean, rep: boolean, data: Uint8Array): IoExit {

@@ -176,7 +176,8 @@ export class Ingester {
   poll(budgetMs = 20): boolean {
     const until = performance.now() + budgetMs;
     this.discover(false);
-    while (performance.now() < until) if (!this.round(false)) return true;
+    do if (!this.round(false)) return true;
+    while (performance.now() < until);
     return false;
   }
 

@@ -472,7 +472,28 @@ uint64_t guestmem_slot_size(uint32_t id) {
   return s ? s->size : 0;
 }
 
+/* Flushes between taking pages (off the queue, or out of a scan) and committing their records. */
+static _Atomic int flushing;
+static __thread int in_flush;
+#define FLUSH_WAIT_LIMIT 100000 /* sched_yield()s: past that, order is given up rather than progress */
+
+static void flush_now(void);
+
+/* Before a KVM_RUN: record the pages written since the last one. Another vCPU thread may have just
+ * taken some of them and not recorded them yet; this run's guest may already see those bytes, so
+ * its entry waits until their records are committed (and numbered before it). Not from inside
+ * this thread's own flush (a signal handler that runs a vCPU): the outer flush records them. */
 void guestmem_flush_writes(void) {
+  if (in_flush) return;
+  in_flush = 1;
+  atomic_fetch_add(&flushing, 1);
+  flush_now();
+  atomic_fetch_sub(&flushing, 1);
+  in_flush = 0;
+  for (int i = 0; atomic_load(&flushing) && i < FLUSH_WAIT_LIMIT; i++) sched_yield();
+}
+
+static void flush_now(void) {
   if (mode == TRACK_SYNC) sync_flush();
   uint64_t lo = UINT64_MAX, hi = 0;
   int top = atomic_load(&slots_top);
@@ -502,6 +523,7 @@ void guestmem_after_fork(void) {
   atomic_store(&q_head, 0);
   atomic_store(&q_tail, 0);
   atomic_store(&q_overflow, 0);
+  atomic_store(&flushing, 0); /* a flush the parent's other threads had in flight is not ours */
   if (uffd >= 0) real_close(uffd);
   if (pagemap_fd >= 0) real_close(pagemap_fd);
   uffd = pagemap_fd = -1;

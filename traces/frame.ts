@@ -2,7 +2,7 @@
 //   u32 LE payload length | u32 LE CRC-32 of the payload | msgpack payload.
 // The first frame holds the TraceHeader, every later frame one TraceEvent.
 
-import { Packr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 import { crc32 } from 'node:zlib';
 
 export const MAGIC = Buffer.from('IOGTRC01', 'latin1');
@@ -11,11 +11,17 @@ export const FRAME_HEADER_BYTES = 8;
 export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
 
 /**
- * One codec for writer and reader. Records are off so frames stand alone; int64 values decode as
- * bigint (bigints always pack as int64, numbers as int32 or float64, so each keeps its type);
- * binaries are copied out because the reader reuses its chunk buffer.
+ * The codec the writer packs with (the reader unpacks with its twin below). Records are off so
+ * frames stand alone; int64 values decode as bigint (bigints always pack as int64, numbers as int32
+ * or float64, so each keeps its type); binaries are copied out, so a value never aliases its source.
  */
 export const codec = new Packr({ useRecords: false, copyBuffers: true, int64AsType: 'bigint' });
+
+/**
+ * The reader's unpacker: the codec's options without copyBuffers, so byte arrays are views of the
+ * payload. The reader unpacks only copies of payloads that nothing overwrites.
+ */
+export const frameUnpacker = new Unpackr({ useRecords: false, int64AsType: 'bigint' });
 
 /**
  * A user-facing trace problem. The message is one line naming the file, what is wrong and the byte

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import type { TraceEvent, TraceHeader } from './events.js';
-import { codec, FRAME_HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, TraceError } from './frame.js';
+import { FRAME_HEADER_BYTES, frameUnpacker, MAGIC, MAX_PAYLOAD_BYTES, TraceError } from './frame.js';
 import { crc32 } from 'node:zlib';
 import { InvalidFrame, validateEvent, validateHeader } from './validate.js';
 
@@ -20,6 +20,11 @@ export function truncationMessage(path: string, truncated: Truncation): string {
 }
 
 const CHUNK_BYTES = 1024 * 1024;
+/**
+ * Payloads are unpacked from copies in blocks of this size, written once: an event's byte arrays are
+ * views into its block (one copy a frame, not one a byte array). A kept event keeps its block.
+ */
+const BLOCK_BYTES = 64 * 1024;
 
 export class TraceReader implements Iterable<TraceEvent> {
   readonly header: TraceHeader;
@@ -36,6 +41,8 @@ export class TraceReader implements Iterable<TraceEvent> {
   private start = 0;
   private end = 0;
   private eof = false;
+  private block = new Uint8Array(0);
+  private blockUsed = 0;
   private iterated = false;
 
   private constructor(
@@ -74,7 +81,7 @@ export class TraceReader implements Iterable<TraceEvent> {
         const payload = this.nextPayload();
         if (payload === null) return;
         this.offset = at;
-        yield this.check(at, 'invalid event', () => validateEvent(this.decode(at, payload)));
+        yield this.check(at, 'invalid event', validateEvent, this.decode(at, payload));
       }
     } finally {
       this.close();
@@ -104,14 +111,14 @@ export class TraceReader implements Iterable<TraceEvent> {
     if (payload === null) {
       throw new TraceError(this.path, at, 'truncated', this.truncated?.message ?? 'the file has no header frame');
     }
-    return this.check(at, 'invalid header', () => validateHeader(this.decode(at, payload)));
+    return this.check(at, 'invalid header', validateHeader, this.decode(at, payload));
   }
 
   /**
    * The payload of the next frame (valid until the next call), or null at the end of the file;
    * at a cut, also records the truncation.
    */
-  private nextPayload(): Buffer | null {
+  private nextPayload(): Uint8Array | null {
     const at = this.position;
     if (!this.fill(FRAME_HEADER_BYTES)) {
       const got = this.end - this.start;
@@ -128,25 +135,37 @@ export class TraceReader implements Iterable<TraceEvent> {
       this.cut(at, `frame of ${length} bytes cut after ${got}`);
       return null;
     }
-    const payload = this.buffer.subarray(this.start + FRAME_HEADER_BYTES, this.start + FRAME_HEADER_BYTES + length);
+    // A plain Uint8Array view: cheaper to make than a Buffer, and byte arrays unpack from it as plain Uint8Arrays.
+    const payload = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset + this.start + FRAME_HEADER_BYTES, length);
     this.start += FRAME_HEADER_BYTES + length;
     if (crc32(payload) !== crc) throw new TraceError(this.path, at, 'corrupt frame', 'CRC mismatch');
     return payload;
   }
 
-  private decode(at: number, payload: Buffer): unknown {
+  private decode(at: number, payload: Uint8Array): unknown {
     try {
-      // Unpacked from a plain Uint8Array view, byte arrays come back as plain Uint8Arrays, as written.
-      return codec.unpack(new Uint8Array(payload.buffer, payload.byteOffset, payload.length));
+      return frameUnpacker.unpack(this.keep(payload));
     } catch (error) {
       throw new TraceError(this.path, at, 'corrupt frame', `payload is not valid msgpack (${(error as Error).message})`);
     }
   }
 
+  /** A copy of `payload` in a block that is never written again. */
+  private keep(payload: Uint8Array): Uint8Array {
+    if (this.blockUsed + payload.length > this.block.length) {
+      this.block = new Uint8Array(Math.max(BLOCK_BYTES, payload.length));
+      this.blockUsed = 0;
+    }
+    const kept = new Uint8Array(this.block.buffer, this.blockUsed, payload.length);
+    kept.set(payload);
+    this.blockUsed += payload.length;
+    return kept;
+  }
+
   /** Runs a validation, turning its complaint into a TraceError at `at`. */
-  private check<T>(at: number, what: string, validate: () => T): T {
+  private check<T>(at: number, what: string, validate: (value: unknown) => T, value: unknown): T {
     try {
-      return validate();
+      return validate(value);
     } catch (error) {
       if (error instanceof InvalidFrame) throw new TraceError(this.path, at, what, error.message);
       throw error;

@@ -87,22 +87,57 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
-/** Checks `value` against `rules`: each required key present, no unknown key, each value valid. */
-function checkFields(value: unknown, rules: Record<string, FieldRule>, where: string): string | undefined {
+/**
+ * A rule table flattened for the walk every frame takes; `known` keeps the table for key lookups and
+ * `where` names the map in complaints (made once, not per frame).
+ */
+interface Fields {
+  names: string[];
+  rules: FieldRule[];
+  known: Record<string, FieldRule>;
+  where: string;
+}
+
+function fields(where: string, known: Record<string, FieldRule>): Fields {
+  return { names: Object.keys(known), rules: Object.values(known), known, where };
+}
+
+/**
+ * Checks `value` against `fields`: each required key present, no unknown key, each value valid.
+ * An unknown key is reported before anything else, but is looked for only when the key count or a
+ * field says something is wrong, so a good frame costs one pass over its rules and one over its keys.
+ */
+function checkFields(value: unknown, { names, rules, known, where }: Fields): string | undefined {
   if (!isPlainObject(value)) return `${where} is not a map, got ${describe(value)}`;
-  for (const key of Object.keys(value)) {
-    if (!Object.hasOwn(rules, key)) return `${where} has unknown field '${key}'`;
-  }
-  for (const key in rules) {
-    const v = value[key];
+  let present = 0;
+  let complaint: string | undefined;
+  for (let i = 0; i < names.length; i++) {
+    const v = value[names[i]];
     if (v === undefined) {
-      if (rules[key].optional) continue;
-      return `${where} is missing field '${key}'`;
+      if (rules[i].optional) continue;
+      complaint = `${where} is missing field '${names[i]}'`;
+      break;
     }
-    const complaint = rules[key].check(v);
-    if (complaint) return `${where} field '${key}' ${complaint}`;
+    const wrong = rules[i].check(v);
+    if (wrong) {
+      complaint = `${where} field '${names[i]}' ${wrong}`;
+      break;
+    }
+    present++;
   }
-  return undefined;
+  if (complaint === undefined && keyCount(value) === present) return undefined;
+  // A key holding undefined also upsets the count; it is absent, as before, unless the model lacks it.
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(known, key)) return `${where} has unknown field '${key}'`;
+  }
+  return complaint;
+}
+
+function keyCount(value: object): number {
+  let count = 0;
+  // for-in also walks the prototype, which isPlainObject pinned to Object.prototype (nothing enumerable).
+  for (const _ in value) count++;
+  return count;
 }
 
 const required = (check: Check): FieldRule => ({ check });
@@ -110,7 +145,7 @@ const optional = (check: Check): FieldRule => ({ check, optional: true });
 
 type Rules<T> = { [K in Exclude<keyof T, 'type'>]-?: FieldRule };
 
-const REGION_RULES: Rules<Region> = {
+const REGION_FIELDS = fields('region', {
   role: required(string(256)),
   addr: required(safeUint),
   length: required(integer(0, MAX_REGION_BYTES)),
@@ -122,28 +157,31 @@ const REGION_RULES: Rules<Region> = {
   read: optional(bytes),
   written: optional(bytes),
   problem: optional(string(4096)),
-};
+} satisfies Rules<Region>);
 
 /** Region byte arrays must match the region's length (shorter only when a problem is noted). */
 const region: Check = (v) => {
-  const complaint = checkFields(v, REGION_RULES, 'region');
+  const complaint = checkFields(v, REGION_FIELDS);
   if (complaint) return complaint;
   const r = v as Region;
-  const bitmapLength = Math.ceil(r.length / 8);
-  for (const key of ['before', 'after'] as const) {
-    const data = r[key];
-    if (data && (r.problem === undefined ? data.length !== r.length : data.length > r.length)) {
-      return `'${r.role}' has ${data.length} ${key} bytes for a length of ${r.length}`;
-    }
-  }
-  for (const key of ['undef', 'read', 'written'] as const) {
-    const bitmap = r[key];
-    if (bitmap && bitmap.length !== bitmapLength) {
-      return `'${r.role}' has a ${bitmap.length}-byte ${key} bitmap for a length of ${r.length}`;
-    }
+  return dataLength(r, 'before') ?? dataLength(r, 'after') ?? bitmapLength(r, 'undef') ?? bitmapLength(r, 'read') ?? bitmapLength(r, 'written');
+};
+
+function dataLength(r: Region, key: 'before' | 'after'): string | undefined {
+  const data = r[key];
+  if (data && (r.problem === undefined ? data.length !== r.length : data.length > r.length)) {
+    return `'${r.role}' has ${data.length} ${key} bytes for a length of ${r.length}`;
   }
   return undefined;
-};
+}
+
+function bitmapLength(r: Region, key: 'undef' | 'read' | 'written'): string | undefined {
+  const bitmap = r[key];
+  if (bitmap && bitmap.length !== Math.ceil(r.length / 8)) {
+    return `'${r.role}' has a ${bitmap.length}-byte ${key} bitmap for a length of ${r.length}`;
+  }
+  return undefined;
+}
 
 const BASE = { seq: required(safeUint), pid: required(pid), tid: required(pid), t: optional(safeUint) };
 
@@ -169,7 +207,7 @@ const EVENT_RULES: { [K in EventType]: Rules<Extract<TraceEvent, { type: K }>> }
     ret: required(int32),
     errno: required(errno),
     dt: optional(safeUint),
-    buffers: optional((v) => checkFields(v, BUFFER_RULES, 'buffers')),
+    buffers: optional((v) => checkFields(v, BUFFER_FIELDS)),
     regions: required(arrayOf(region, 65536)),
   },
   memory: { ...BASE, why: required(oneOf('register', 'write')), addr: required(safeUint), data: required(bytes) },
@@ -179,52 +217,52 @@ const EVENT_RULES: { [K in EventType]: Rules<Extract<TraceEvent, { type: K }>> }
   note: { ...BASE, message: required(string(1 << 20)) },
 };
 
-const BUFFER_RULES: Rules<NonNullable<IoctlEvent['buffers']>> = {
+const BUFFER_FIELDS = fields('buffers', {
   in: required(uint32),
   out: required(uint32),
-};
+} satisfies Rules<NonNullable<IoctlEvent['buffers']>>);
 
-const HOST_RULES: Rules<TraceHeader['host']> = {
+const HOST_FIELDS = fields('host', {
   hostname: required(string(256)),
   kernel: required(string(256)),
   arch: required(string(256)),
-};
+} satisfies Rules<TraceHeader['host']>);
 
-const HEADER_RULES: Rules<TraceHeader> = {
+const HEADER_FIELDS = fields('header', {
   format: required(oneOf('ioctlgrind-trace')),
   formatVersion: required(integer(1, 1)),
   tool: required(string(256)),
   schemaSets: required(arrayOf(string(256), 1024)),
-  host: required((v) => checkFields(v, HOST_RULES, 'host')),
+  host: required((v) => checkFields(v, HOST_FIELDS)),
   command: required(arrayOf(string(1 << 20), 65536)),
   abi: required(oneOf(...ABIS)),
   recorder: required(oneOf('native', 'emulator', 'kvm-inprocess')),
   exact: required(boolean),
   memcheck: required(boolean),
   startedAt: required(string(64)),
-};
+} satisfies Rules<TraceHeader>);
 
 /** The event rules with the `type` key itself, which the table keys already checked. */
-const EVENT_RULES_WITH_TYPE = new Map<string, Record<string, FieldRule>>(
-  Object.entries(EVENT_RULES).map(([type, rules]) => [type, { ...rules, type: required(() => undefined) }]),
+const EVENT_FIELDS = new Map<string, Fields>(
+  Object.entries(EVENT_RULES).map(([type, rules]) => [type, fields(`${type} event`, { ...rules, type: required(() => undefined) })]),
 );
 
-function accept<T>(value: unknown, rules: Record<string, FieldRule>, where: string): T {
-  const complaint = checkFields(value, rules, where);
+function accept<T>(value: unknown, rules: Fields): T {
+  const complaint = checkFields(value, rules);
   if (complaint) throw new InvalidFrame(complaint);
   return value as T;
 }
 
 export function validateHeader(value: unknown): TraceHeader {
-  return accept<TraceHeader>(value, HEADER_RULES, 'header');
+  return accept<TraceHeader>(value, HEADER_FIELDS);
 }
 
 export function validateEvent(value: unknown): TraceEvent {
   const type = isPlainObject(value) ? value.type : undefined;
-  const rules = typeof type === 'string' ? EVENT_RULES_WITH_TYPE.get(type) : undefined;
+  const rules = typeof type === 'string' ? EVENT_FIELDS.get(type) : undefined;
   if (!rules) {
     if (!isPlainObject(value)) throw new InvalidFrame(`event is not a map, got ${describe(value)}`);
     throw new InvalidFrame(type === undefined ? "event is missing field 'type'" : `unknown event type ${describe(type)}`);
   }
-  return accept<TraceEvent>(value, rules, `${type} event`);
+  return accept<TraceEvent>(value, rules);
 }

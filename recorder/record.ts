@@ -11,6 +11,7 @@ import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { TraceHeader } from '../traces/events.js';
 import { TraceWriter } from '../traces/writer.js';
 import { Ingester } from './ingest.js';
+import { mappingUnavailable } from './mapped-log.js';
 import { buildRuleTable } from './rules.js';
 import { RecordError, elfAbi, requireKvm, resolveCommand, runTarget, type TargetExit } from './spawn.js';
 
@@ -67,6 +68,9 @@ const IDLE_MS = 5;
 export async function record(options: RecordOptions): Promise<RecordResult> {
   if (options.command.length === 0) throw new RecordError('say which command to record: ioctlgrind record -- CMD ARGS...');
   requireKvm();
+  // Checked before the target starts: ingest maps the raw logs while it runs.
+  const unmappable = mappingUnavailable();
+  if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
   const abi = elfAbi(resolveCommand(options.command[0]));
   const set = SchemaRegistry.default().set(options.schemaSet ?? 'kvm-linux');
   const header: TraceHeader = {
@@ -98,10 +102,18 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     // most of the trace is written by the time the target exits.
     let exit: TargetExit | undefined;
     void target.exit.then((e) => (exit = e), () => {});
+    // If ingest fails, the target is left to run to its end all the same: then the failure is said.
+    let failure: { error: unknown } | undefined;
     while (exit === undefined) {
-      const caughtUp = ingester.poll();
+      let caughtUp = true;
+      try {
+        if (!failure) caughtUp = ingester.poll();
+      } catch (error) {
+        failure = { error };
+      }
       await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
     }
+    if (failure) throw failure.error;
     const t1 = process.hrtime.bigint();
     ingester.finish(exit);
     return { exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };

@@ -1,11 +1,13 @@
 // Ingest follows the raw logs while the shim writes them: it stops at a record not yet committed
 // and resumes there, and hands every chunk it has read back to the shim, which fills it again.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ingester } from '../recorder/ingest.js';
 import { RAW_CHUNK, RawLog, parseRawLog, wholeFile } from '../recorder/rawlog.js';
-import { buildMonitors, kvmSkipReason, recordCommand, shimOnly } from './support/monitors.js';
+import { record } from '../recorder/record.js';
+import { buildMonitors, kvmSkipReason, recordCommand, shimOnly, tempDir } from './support/monitors.js';
 
 function rawRun(args: string[]): { bytes: Buffer; path: string; dir: string } {
   const { dir, log } = shimOnly(args);
@@ -114,5 +116,16 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
     expect(seqs(log.records(false))).toEqual([]); // chunks 0..4095 are not there yet
     expect(seqs(log.records(true))).toEqual(seqs(whole.records));
     expect(log.damage).toBeUndefined();
+  });
+
+  it('lets the target run to its end when ingest fails, then says why', async () => {
+    const dir = tempDir('ioctlgrind-fail-');
+    const done = join(dir, 'done');
+    // A directory named like a raw log cannot be mapped: ingest fails while the target runs.
+    const script = `mkdir "$IOCTLGRIND_DIR/raw-1-1.log"; sleep 0.2; touch ${done}; exit 7`;
+    const err = await record({ command: ['sh', '-c', script], output: join(dir, 'x.trace'), memcheck: false }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/raw-1-1\.log|EISDIR/);
+    expect(existsSync(done)).toBe(true);
   });
 });

@@ -279,13 +279,11 @@ export class Ingester {
         }
         f.enters.delete(b.enterOffset);
         this.keep(f, r.offset, b.regions);
-        // The hot path: the event is made whole here, in one literal.
-        const t = e.record.time - this.t0;
-        const event: IoctlEvent = {
-          seq: 0, pid, tid: r.tid, ...(t >= 0 ? { t } : {}), type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg,
-          ret: b.ret, errno: b.errno, dt: r.time - e.record.time, regions: mergeRegions(e.body.regions, b.regions),
+        const body: Body<IoctlEvent> = {
+          type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg, ret: b.ret, errno: b.errno,
+          dt: r.time - e.record.time, regions: mergeRegions(e.body.regions, b.regions),
         };
-        this.queue.push({ order: r.seq, n: this.made++, owner: pid, event });
+        this.queue.push(this.pending(r.seq, pid, pid, r.tid, e.record.time, body));
         break;
       }
       case 'open':

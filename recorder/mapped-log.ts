@@ -4,7 +4,7 @@
 // chunks and the free ring (recorder/shim/rawlog.c).
 
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { HostUnavailable, loadAddon } from '../vmx/host/driver.js';
+import { loadAddon } from '../vmx/host/driver.js';
 import { RAW_CHUNK, type ChunkSource } from './rawlog.js';
 
 const PAGE = 4096;
@@ -12,17 +12,6 @@ const PAGE = 4096;
 export interface MappedLog extends ChunkSource {
   /** Unmaps every chunk: buffers from chunk() must not be used after. */
   close(): void;
-}
-
-/** The reason raw logs cannot be mapped here (the kvmhost addon is not built), or undefined. */
-export function mappingUnavailable(): string | undefined {
-  try {
-    loadAddon();
-    return undefined;
-  } catch (e) {
-    if (e instanceof HostUnavailable) return e.message;
-    throw e;
-  }
 }
 
 export function mapLog(path: string): MappedLog {

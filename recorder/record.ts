@@ -10,8 +10,8 @@ import { toolVersion } from '../schemas/paths.js';
 import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { TraceHeader } from '../traces/events.js';
 import { TraceWriter } from '../traces/writer.js';
+import { addonUnavailable } from '../vmx/host/driver.js';
 import { Ingester } from './ingest.js';
-import { mappingUnavailable } from './mapped-log.js';
 import { buildRuleTable } from './rules.js';
 import { RecordError, elfAbi, requireKvm, resolveCommand, runTarget, type TargetExit } from './spawn.js';
 
@@ -69,7 +69,7 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   if (options.command.length === 0) throw new RecordError('say which command to record: ioctlgrind record -- CMD ARGS...');
   requireKvm();
   // Checked before the target starts: ingest maps the raw logs while it runs.
-  const unmappable = mappingUnavailable();
+  const unmappable = addonUnavailable();
   if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
   const abi = elfAbi(resolveCommand(options.command[0]));
   const set = SchemaRegistry.default().set(options.schemaSet ?? 'kvm-linux');

@@ -28,7 +28,6 @@ struct kvm_userspace_memory_region2 {
 #define MAX_CAPTURE (256u << 10) /* per region; longer regions are truncated with a problem */
 #define PLAN_BUDGET (768u << 10) /* per call, so that a record (twice that with vbits) fits a chunk */
 #define ARG_PEEK 4096            /* bytes of the argument read to find counts and pointers */
-#define RUN_HEAD offsetof(struct kvm_run, kvm_valid_regs) /* header and exit union */
 
 __thread uint32_t cached_tid;
 
@@ -329,7 +328,8 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
   if (run) {
     guestmem_flush_writes();
     plan_run(&p, fi);
-    if (memo && p.n > fixed) p.r[fixed].same_as = run_memo_match(memo, fi->run, p.r[fixed].length);
+    /* The run region is whole unless the call's byte budget cut it (then it has a problem). */
+    if (memo && p.n > fixed && !p.r[fixed].problem) p.r[fixed].same_as = run_memo_match(memo, fi->run);
   }
   uint64_t t = now_ns();
   uint64_t enter = write_enter(fd, request, argp, &p, t);
@@ -347,7 +347,7 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
   }
   uint64_t exit_off = enter ? write_exit(enter, ret, err, &p, t_end) : 0;
   if (exit_off && memo && p.n > fixed && p.r[fixed].written && !p.r[fixed].problem)
-    run_memo_keep(memo, exit_off, p.r[fixed].written, p.r[fixed].length);
+    run_memo_keep(memo, exit_off, p.r[fixed].written);
   if (ret >= 0) {
     if (shim_valgrind)
       for (int i = 0; i < p.n; i++)

@@ -9,13 +9,12 @@
 #include <string.h>
 
 #define MAX_MEMOS 256
-#define MEMO_BYTES 288 /* offsetof(struct kvm_run, kvm_valid_regs): capture.c's RUN_HEAD */
 
 struct run_memo {
   _Atomic(const void *) run; /* the mapped kvm_run page this memo is for */
   atomic_flag busy;
   uint64_t exit_off; /* the exit record whose run region holds `bytes`; 0: none */
-  uint8_t bytes[MEMO_BYTES];
+  uint8_t bytes[RUN_HEAD];
 };
 
 static struct run_memo memos[MAX_MEMOS];
@@ -32,19 +31,19 @@ struct run_memo *run_memo_for(const void *run) {
   return NULL;
 }
 
-uint64_t run_memo_match(struct run_memo *m, const void *run, size_t len) {
-  if (len != MEMO_BYTES || atomic_flag_test_and_set(&m->busy)) return 0;
-  uint64_t off = m->exit_off && memcmp(run, m->bytes, len) == 0 ? m->exit_off : 0;
+uint64_t run_memo_match(struct run_memo *m, const void *run) {
+  if (atomic_flag_test_and_set(&m->busy)) return 0;
+  uint64_t off = m->exit_off && memcmp(run, m->bytes, RUN_HEAD) == 0 ? m->exit_off : 0;
   atomic_flag_clear(&m->busy);
   return off;
 }
 
-void run_memo_keep(struct run_memo *m, uint64_t exit_off, const void *bytes, size_t len) {
-  if (len != MEMO_BYTES || atomic_flag_test_and_set(&m->busy)) return;
+void run_memo_keep(struct run_memo *m, uint64_t exit_off, const void *bytes) {
+  if (atomic_flag_test_and_set(&m->busy)) return;
   /* Two threads running one vCPU may write their exit records out of order: keep the later one,
    * which is the one ingest has read last when it meets a reference. */
   if (exit_off > m->exit_off) {
-    memcpy(m->bytes, bytes, len);
+    memcpy(m->bytes, bytes, RUN_HEAD);
     m->exit_off = exit_off;
   }
   atomic_flag_clear(&m->busy);

@@ -3,6 +3,7 @@
 #ifndef IOCTLGRIND_SHIM_H
 #define IOCTLGRIND_SHIM_H
 
+#include <linux/kvm.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -238,11 +239,15 @@ void guestmem_flush_writes(void);
 void guestmem_after_fork(void);
 int guestmem_owns_fd(int fd);
 
-/* runmemo.c: each vCPU's last exit bytes, so that an unchanged kvm_run is not copied again */
+/* The part of kvm_run recorded at each KVM_RUN: the header and the exit union. */
+#define RUN_HEAD offsetof(struct kvm_run, kvm_valid_regs)
+
+/* runmemo.c: each vCPU's last exit bytes (RUN_HEAD of them), so that an unchanged kvm_run is not
+ * copied again */
 struct run_memo;
 struct run_memo *run_memo_for(const void *run);
-uint64_t run_memo_match(struct run_memo *m, const void *run, size_t len);
-void run_memo_keep(struct run_memo *m, uint64_t exit_off, const void *bytes, size_t len);
+uint64_t run_memo_match(struct run_memo *m, const void *run);
+void run_memo_keep(struct run_memo *m, uint64_t exit_off, const void *bytes);
 void run_memo_after_fork(void);
 
 /* capture.c */

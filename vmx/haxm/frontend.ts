@@ -8,8 +8,9 @@
 import type { SchemaSet } from '../../schemas/model.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
 import { AddressSpace, EmulatedAddresses, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
+import { FdDispatch } from '../fd-dispatch.js';
 import { Structs } from '../kvm/call.js';
-import { Errno, KvmErrno } from '../kvm/errors.js';
+import { Errno } from '../kvm/errors.js';
 import { UserMemory } from '../kvm/user-memory.js';
 import type { Handler } from './call.js';
 import { MAX_VCPUS, MAX_VMS } from './capabilities.js';
@@ -59,17 +60,17 @@ export class EmulatedHaxm implements ExactDriver {
   readonly set: SchemaSet;
   /** SET_MEMLIMIT's limit in bytes (0: none), which CAPABILITY reports as the quota. */
   memoryLimit = 0n;
-  private readonly registry: SchemaRegistry;
   private readonly user: UserMemory;
-  private readonly fds = new Map<number, HaxmObject>();
+  private readonly dispatch: FdDispatch<HaxmObject['kind'], HaxmObject, Handler>;
   private readonly vms = new Map<number, VmObject>();
   /** Device paths by object kind, from the schema set (`/dev/hax_vm/vm%02d`). */
   private readonly paths: Record<HaxmObject['kind'], string>;
   private readonly addresses = new EmulatedAddresses();
 
   constructor(readonly options: EmulatedHaxmOptions = {}) {
-    this.registry = options.registry ?? SchemaRegistry.default();
-    this.set = this.registry.set(HAXM_SET);
+    const registry = options.registry ?? SchemaRegistry.default();
+    this.set = registry.set(HAXM_SET);
+    this.dispatch = new FdDispatch(registry, HAXM_SET, HANDLERS, (kind) => UNKNOWN_REQUEST[kind]);
     this.structs = new Structs(this.set, 'lp64');
     this.shared = new SharedStructs(this.structs);
     this.paths = { system: devicePattern(this.set, 'system'), vm: devicePattern(this.set, 'vm'), vcpu: devicePattern(this.set, 'vcpu') };
@@ -108,33 +109,23 @@ export class EmulatedHaxm implements ExactDriver {
   open(path: string): number {
     this.user.begin();
     const object = this.objectAt(path);
-    return object ? this.install(object) : -Errno.ENOENT;
+    return object ? this.dispatch.install(object) : -Errno.ENOENT;
   }
 
   close(fd: number): number {
     this.user.begin();
-    return this.fds.delete(fd) ? 0 : -Errno.EBADF;
+    return this.dispatch.close(fd);
   }
 
   ioctl(fd: number, request: number, arg: number | bigint): IoctlResult {
     this.user.begin();
-    const object = this.fds.get(fd);
-    if (!object) return { ret: -1, errno: Errno.EBADF };
-    const schema = this.registry.lookup(request, object.kind, 'lp64', HAXM_SET);
-    const handler = schema && HANDLERS[object.kind][schema.name];
-    if (!schema || !handler) return UNKNOWN_REQUEST[object.kind];
-    try {
-      return { ret: handler({ haxm: this, object, schema, arg, user: this.user, structs: this.structs }), errno: 0 };
-    } catch (e) {
-      if (e instanceof KvmErrno) return { ret: -1, errno: e.errno };
-      throw e;
-    }
+    return this.dispatch.ioctl(fd, request, (handler, object, schema) => handler({ haxm: this, object, schema, arg, user: this.user, structs: this.structs }));
   }
 
   /** HAXM's device nodes have no mmap: the driver maps the tunnel itself. */
   mmap(fd: number): number {
     this.user.begin();
-    return this.fds.has(fd) ? -Errno.ENODEV : -Errno.EBADF;
+    return this.dispatch.fds.has(fd) ? -Errno.ENODEV : -Errno.EBADF;
   }
 
   munmap(addr: number, length: number): number {
@@ -148,14 +139,6 @@ export class EmulatedHaxm implements ExactDriver {
     if (vmIds) return this.vms.get(vmIds[0]);
     const vcpuIds = parsePath(this.paths.vcpu, path);
     return vcpuIds ? this.vms.get(vcpuIds[0])?.vcpus.get(vcpuIds[1]) : undefined;
-  }
-
-  /** Binds `object` to the lowest free fd (from 3: 0-2 are the process's stdio). */
-  private install(object: HaxmObject): number {
-    let fd = 3;
-    while (this.fds.has(fd)) fd++;
-    this.fds.set(fd, object);
-    return fd;
   }
 
   /** The monitor wrote its own memory: code the core decoded from guest RAM there is stale. */

@@ -42,11 +42,19 @@ export function loadAddon(): KvmHostAddon {
 
 /** Opens /dev/kvm read-write once to see whether it can be used; the reason when not. */
 export function kvmUnavailable(): string | undefined {
+  const missing = addonUnavailable();
+  if (missing) return missing;
+  const native = loadAddon();
+  const fd = native.open(KVM_PATH);
+  if (fd < 0) return `cannot open ${KVM_PATH}: ${errnoName(native.errno())}`;
+  native.close(fd);
+  return undefined;
+}
+
+/** Why the addon cannot be loaded (not built, and cannot be built here), or undefined. */
+export function addonUnavailable(): string | undefined {
   try {
-    const native = loadAddon();
-    const fd = native.open(KVM_PATH);
-    if (fd < 0) return `cannot open ${KVM_PATH}: ${errnoName(native.errno())}`;
-    native.close(fd);
+    loadAddon();
     return undefined;
   } catch (e) {
     if (e instanceof HostUnavailable) return e.message;

@@ -3,13 +3,13 @@
 // reaches, then handed to the handler module for that object kind; unknown requests get the errno
 // KVM's dispatcher for that kind gives. Every user-memory access goes through UserMemory's log.
 
-import type { IoctlSchema } from '../../schemas/model.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
 import { AddressSpace, EmulatedAddresses, PAGE_SIZE, type ExactDriver, type IoctlResult, type UserAccess } from '../driver.js';
+import { FdDispatch } from '../fd-dispatch.js';
 import { Structs, type Handler } from './call.js';
 import { capabilityTable } from './capabilities.js';
 import { deviceHandlers } from './device.js';
-import { Errno, KvmErrno } from './errors.js';
+import { Errno } from './errors.js';
 import { RUN_PAGES, SystemObject, VcpuObject, type KvmObject } from './objects.js';
 import { RunPage, runHandlers } from './run.js';
 import { systemHandlers } from './system.js';
@@ -53,10 +53,8 @@ export class EmulatedKvm implements ExactDriver {
   readonly runPage: RunPage;
   /** CHECK_EXTENSION answers by capability number. */
   readonly capabilities: Map<number, number>;
-  private readonly registry: SchemaRegistry;
   private readonly user: UserMemory;
-  private readonly fds = new Map<number, KvmObject>();
-  private readonly schemas = new Map<KvmObject['kind'], Map<number, IoctlSchema | null>>();
+  private readonly dispatch: FdDispatch<KvmObject['kind'], KvmObject, Handler>;
   private readonly addresses = new EmulatedAddresses();
   /** A replay gives the recorded host time of each call (setHostTime). */
   private hostTimed = false;
@@ -64,8 +62,9 @@ export class EmulatedKvm implements ExactDriver {
   private recordedRunNs = 0n;
 
   constructor(readonly options: EmulatedKvmOptions = {}) {
-    this.registry = options.registry ?? SchemaRegistry.default();
-    const set = this.registry.set('kvm-linux');
+    const registry = options.registry ?? SchemaRegistry.default();
+    const set = registry.set('kvm-linux');
+    this.dispatch = new FdDispatch(registry, 'kvm', HANDLERS, (kind) => ({ ret: -1, errno: UNKNOWN_REQUEST[kind] }));
     this.structs = new Structs(set, 'lp64');
     this.runPage = new RunPage(this.structs);
     this.capabilities = capabilityTable(set);
@@ -94,7 +93,7 @@ export class EmulatedKvm implements ExactDriver {
   setHostTime(start: bigint, end: bigint): void {
     this.hostTimed = true;
     this.recordedRunNs = end - start;
-    for (const object of this.fds.values()) if (object.kind === 'vm') object.advanceTime(start - object.clock.now());
+    for (const object of this.dispatch.fds.values()) if (object.kind === 'vm') object.advanceTime(start - object.clock.now());
   }
 
   /** How pending interrupts reach a vCPU whose IF was 0 (see EmulatedKvmOptions.interruptDelivery). */
@@ -104,7 +103,7 @@ export class EmulatedKvm implements ExactDriver {
 
   /** What the in-kernel devices did in the last run of the vCPU behind `fd`, for a divergence report. */
   explainRun(fd: number): string | undefined {
-    const object = this.fds.get(fd);
+    const object = this.dispatch.fds.get(fd);
     return object instanceof VcpuObject ? explainRun(object, this.interruptDelivery) : undefined;
   }
 
@@ -114,14 +113,11 @@ export class EmulatedKvm implements ExactDriver {
 
   /** Binds `object` to the lowest free fd (from 3: 0-2 are the process's stdio). */
   install(object: KvmObject): number {
-    let fd = 3;
-    while (this.fds.has(fd)) fd++;
-    this.fds.set(fd, object);
-    return fd;
+    return this.dispatch.install(object);
   }
 
   isOpen(fd: number): boolean {
-    return this.fds.has(fd);
+    return this.dispatch.fds.has(fd);
   }
 
   open(path: string): number {
@@ -131,37 +127,18 @@ export class EmulatedKvm implements ExactDriver {
 
   close(fd: number): number {
     this.user.begin();
-    return this.fds.delete(fd) ? 0 : -Errno.EBADF;
+    return this.dispatch.close(fd);
   }
 
   ioctl(fd: number, request: number, arg: number | bigint): IoctlResult {
     this.user.begin();
-    const object = this.fds.get(fd);
-    if (!object) return { ret: -1, errno: Errno.EBADF };
-    const schema = this.schemaFor(request, object.kind);
-    const handler = schema && HANDLERS[object.kind][schema.name];
-    if (!schema || !handler) return { ret: -1, errno: UNKNOWN_REQUEST[object.kind] };
-    try {
-      return { ret: handler({ kvm: this, object, schema, arg, user: this.user, structs: this.structs }), errno: 0 };
-    } catch (e) {
-      if (e instanceof KvmErrno) return { ret: -1, errno: e.errno };
-      throw e;
-    }
-  }
-
-  /** The request's schema on an object kind: looked up once per pair (the registry does not change). */
-  private schemaFor(request: number, kind: KvmObject['kind']): IoctlSchema | undefined {
-    let byRequest = this.schemas.get(kind);
-    if (!byRequest) this.schemas.set(kind, (byRequest = new Map()));
-    let schema = byRequest.get(request);
-    if (schema === undefined) byRequest.set(request, (schema = this.registry.lookup(request, kind, 'lp64', 'kvm') ?? null));
-    return schema ?? undefined;
+    return this.dispatch.ioctl(fd, request, (handler, object, schema) => handler({ kvm: this, object, schema, arg, user: this.user, structs: this.structs }));
   }
 
   /** Only a vCPU fd maps (its kvm_run, PIO and coalesced-MMIO pages); past them, fresh zero pages. */
   mmap(fd: number, length: number, offset: number): number {
     this.user.begin();
-    const object = this.fds.get(fd);
+    const object = this.dispatch.fds.get(fd);
     if (!object) return -Errno.EBADF;
     if (!(object instanceof VcpuObject)) return -Errno.ENODEV;
     if (length <= 0 || offset % PAGE_SIZE !== 0) return -Errno.EINVAL;
@@ -176,7 +153,7 @@ export class EmulatedKvm implements ExactDriver {
 
   munmap(addr: number, length: number): number {
     this.user.begin();
-    for (const object of this.fds.values()) if (object instanceof VcpuObject && object.shared.mappedAt === addr) object.shared.mappedAt = undefined;
+    for (const object of this.dispatch.fds.values()) if (object instanceof VcpuObject && object.shared.mappedAt === addr) object.shared.mappedAt = undefined;
     return length > 0 && this.memory.unmap(addr) ? 0 : -Errno.EINVAL;
   }
 
@@ -185,7 +162,7 @@ export class EmulatedKvm implements ExactDriver {
    * dirty log must not count the write (KVM logs only the guest's).
    */
   private monitorWrote(addr: number, length: number): void {
-    for (const object of this.fds.values()) {
+    for (const object of this.dispatch.fds.values()) {
       if (object.kind !== 'vm') continue;
       for (const slot of object.slots.values()) {
         const start = Math.max(addr, slot.uaddr);

@@ -12,7 +12,7 @@ import type { Driver } from '../driver.js';
 import { sregsFields, sregsOf } from '../haxm/state.js';
 import type { KvmSregs } from '../state.js';
 import { HaxmCallError, HaxmClient, MONITOR_API, type Fields } from './haxm-client.js';
-import { servePort, type GuestEnd, type GuestExit, type GuestMode, type GuestOptions, type GuestRun } from './monitor.js';
+import { RunLog, type GuestMode, type GuestOptions, type GuestRun } from './monitor.js';
 
 export const HAXM_GUEST_MODES: readonly GuestMode[] = ['real', 'pm32'];
 
@@ -85,35 +85,26 @@ function protect(hax: HaxmClient, vm: number, gpa: number, size: number, perm: '
 /** The run loop: RUN and serve each exit through the tunnel until the guest is done. */
 function serve(hax: HaxmClient, vcpu: number, vm: number, at: { tunnel: number; io: number }, options: HaxmGuestOptions): Omit<GuestRun, 'regs'> {
   const memory = hax.driver.memory;
-  const keep = options.keepExits ?? 1000;
   const tunnelSize = hax.sizeOf(hax.set.runPage!.type);
   const fastmmio = { kind: 'struct', name: 'hax_fastmmio' } as const;
   const valueAt = at.io + hax.offsetOf('hax_fastmmio', 'value');
   const OUT = hax.constant('HAX_IO_OUT');
-  const exits: GuestExit[] = [];
-  let output = '';
-  let exitCount = 0;
-  const done = (end: GuestEnd, more: { exitCode?: number; detail?: string } = {}) => ({ output, end, exits, exitCount, ...more });
+  const log = new RunLog(options);
+  const done = log.done.bind(log);
   for (;;) {
-    if (options.maxExits !== undefined && exitCount >= options.maxExits) return done('exit-limit', { detail: `${exitCount} exits` });
+    if (log.atLimit) return done('exit-limit', { detail: `${log.exitCount} exits` });
     const r = hax.raw(vcpu, 'HAX_VCPU_IOCTL_RUN');
     if (r.ret < 0) throw new HaxmCallError('HAX_VCPU_IOCTL_RUN', r.errno);
-    exitCount++;
     const tunnel = memory.read(at.tunnel, tunnelSize);
     const described = decodeExit(hax.set, hax.abi, tunnel)!;
     const reason = described.reason ?? `exit ${described.reasonValue}`;
-    const exit: GuestExit = { reason };
-    if (exits.length < keep) exits.push(exit);
+    const exit = log.exit(reason);
     switch (reason) {
       case 'HAX_EXIT_IO': {
         const io = described.data as Fields;
         const access = { out: io._direction === OUT, port: io._port as number, size: io._size as number, count: io._count as number, at: at.io };
-        const served = servePort(memory, access, (text) => {
-          output += text;
-          options.onOutput?.(text);
-        });
-        exit.io = served.io;
-        if (served.exitCode !== undefined) return done('exit-port', { exitCode: served.exitCode });
+        const exitCode = log.port(memory, access, exit);
+        if (exitCode !== undefined) return done('exit-port', { exitCode });
         break;
       }
       case 'HAX_EXIT_FAST_MMIO': {

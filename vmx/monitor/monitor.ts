@@ -54,7 +54,7 @@ export interface PortAccess {
  * The convention's ports: OUT to the exit port ends the run with its byte, OUT to the serial port is
  * console output, every IN reads 0xff bytes. Shared by the monitors of every ABI.
  */
-export function servePort(memory: Driver['memory'], a: PortAccess, print: (text: string) => void): { io: NonNullable<GuestExit['io']>; exitCode?: number } {
+function servePort(memory: Driver['memory'], a: PortAccess, print: (text: string) => void): { io: NonNullable<GuestExit['io']>; exitCode?: number } {
   if (!a.out) {
     memory.write(a.at, new Uint8Array(a.size * a.count).fill(0xff));
     return { io: { direction: 'in', port: a.port, size: a.size, count: a.count } };
@@ -64,6 +64,42 @@ export function servePort(memory: Driver['memory'], a: PortAccess, print: (text:
   if (a.port === Convention.EXIT_PORT) return { io, exitCode: data[0] };
   if (a.port === Convention.SERIAL_PORT) print(String.fromCharCode(...data));
   return { io };
+}
+
+/** What a monitor's run loop keeps of the guest's exits and console output, for every ABI's monitor. */
+export class RunLog {
+  readonly exits: GuestExit[] = [];
+  output = '';
+  exitCount = 0;
+
+  constructor(private readonly options: GuestOptions) {}
+
+  /** True when the options' exit limit is reached (before the next run). */
+  get atLimit(): boolean {
+    return this.options.maxExits !== undefined && this.exitCount >= this.options.maxExits;
+  }
+
+  /** Counts an exit; the first `keepExits` are kept. */
+  exit(reason: string): GuestExit {
+    this.exitCount++;
+    const exit: GuestExit = { reason };
+    if (this.exits.length < (this.options.keepExits ?? 1000)) this.exits.push(exit);
+    return exit;
+  }
+
+  /** Serves port I/O the convention's way into `exit`; the exit code when the guest asked to stop. */
+  port(memory: Driver['memory'], access: PortAccess, exit: GuestExit): number | undefined {
+    const served = servePort(memory, access, (text) => {
+      this.output += text;
+      this.options.onOutput?.(text);
+    });
+    exit.io = served.io;
+    return served.exitCode;
+  }
+
+  done(end: GuestEnd, more: { exitCode?: number; detail?: string } = {}): Omit<GuestRun, 'regs'> {
+    return { output: this.output, end, exits: this.exits, exitCount: this.exitCount, ...more };
+  }
 }
 
 export interface GuestOptions {
@@ -140,37 +176,28 @@ function identityMap(): Uint8Array {
 /** The run loop: KVM_RUN and serve each exit until the guest is done. */
 function serve(kvm: KvmClient, vcpu: number, run: number, options: GuestOptions): Omit<GuestRun, 'regs'> {
   const memory = kvm.driver.memory;
-  const keep = options.keepExits ?? 1000;
   // Everything up to the union's end is what an exit describes; kvm_run's sync-regs area is unused.
   const headLength = kvm.offsetOf('kvm_run', 'kvm_valid_regs');
   const mmioData = kvm.offsetOf('kvm_run', 'mmio.data');
   const OUT = kvm.constant('KVM_EXIT_IO_OUT');
-  const exits: GuestExit[] = [];
-  let output = '';
-  let exitCount = 0;
-  const done = (end: GuestEnd, more: { exitCode?: number; detail?: string } = {}) => ({ output, end, exits, exitCount, ...more });
+  const log = new RunLog(options);
+  const done = log.done.bind(log);
   for (;;) {
-    if (options.maxExits !== undefined && exitCount >= options.maxExits) return done('exit-limit', { detail: `${exitCount} exits` });
+    if (log.atLimit) return done('exit-limit', { detail: `${log.exitCount} exits` });
     const r = kvm.raw(vcpu, 'KVM_RUN');
     // A signal interrupted the run: run again (KVM_EXIT_INTR).
     if (r.ret < 0 && r.errno === constants.errno.EINTR) continue;
     if (r.ret < 0) throw new KvmCallError('KVM_RUN', r.errno);
-    exitCount++;
     const described = decodeExit(kvm.set, kvm.abi, memory.read(run, headLength))!;
     const reason = described.reason ?? `exit ${described.reasonValue}`;
     const data = described.data as Fields;
-    const exit: GuestExit = { reason };
-    if (exits.length < keep) exits.push(exit);
+    const exit = log.exit(reason);
     switch (reason) {
       case 'KVM_EXIT_IO': {
         const io = data;
         const access = { out: io.direction === OUT, port: io.port as number, size: io.size as number, count: io.count as number, at: run + Number(io.data_offset) };
-        const served = servePort(memory, access, (text) => {
-          output += text;
-          options.onOutput?.(text);
-        });
-        exit.io = served.io;
-        if (served.exitCode !== undefined) return done('exit-port', { exitCode: served.exitCode });
+        const exitCode = log.port(memory, access, exit);
+        if (exitCode !== undefined) return done('exit-port', { exitCode });
         break;
       }
       case 'KVM_EXIT_MMIO': {

@@ -1,10 +1,13 @@
-// Recording cost: the exit-heavy sample monitor (100,000 port-I/O exits) run bare, under the
-// recorder (the target's time, and what ingest still had to do when it exited) and under strace,
-// side by side in one run.
+// Recording cost: the exit-heavy sample monitor (100,000 port-I/O exits) run bare, under
+// `ioctlgrind record` as a user runs it (a new Node process each time), under record() in this
+// process (the target's own time, and what ingest still had to do when it exited) and under strace,
+// side by side in one run. `ioctlgrind record -- true` gives the command's fixed cost: Node's start,
+// loading the modules, setting up and closing the trace.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { record } from '../recorder/record.js';
 import { buildMonitors, kvmSkipReason } from '../test/support/monitors.js';
@@ -15,6 +18,7 @@ const EXITS = 100_000;
 const REPEAT = 5;
 /** strace costs ten times the rest: fewer runs of it. */
 const STRACE_REPEAT = 2;
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 function run(argv: string[]): Promise<void> {
   return new Promise((done, fail) => {
@@ -41,6 +45,8 @@ export async function benchRecord(): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ioctlgrind-bench-'));
   const output = join(dir, 'bench.trace');
   const bare: number[] = [];
+  const command: number[] = [];
+  const fixed: number[] = [];
   const side: number[] = [];
   const ingest: number[] = [];
   const total: number[] = [];
@@ -50,6 +56,9 @@ export async function benchRecord(): Promise<BenchRow[]> {
     for (let i = 0; i < REPEAT; i++) {
       bare.push(await timeItAsync(() => run(target)));
       rmSync(output, { force: true }); // truncating the last run's 80 MB trace is not the recording's cost
+      command.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', output, '--', ...target])));
+      fixed.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', join(dir, 'true.trace'), '--', 'true'])));
+      rmSync(output, { force: true });
       const t = await timeItAsync(async () => {
         const r = await record({ command: target, output, memcheck: false });
         side.push(Number(r.targetNs) / 1e6);
@@ -66,9 +75,11 @@ export async function benchRecord(): Promise<BenchRow[]> {
     });
     const rows = [
       ms(`bare, ${EXITS.toLocaleString('en-US')} port-I/O exits`, b, false),
-      ms('recorded: target running with the shim', median(side)),
-      ms('recorded: ingest left when the target exited', median(ingest), false),
-      ms('recorded: whole record command', median(total)),
+      ms('ioctlgrind record, a new process each run', median(command)),
+      ms('  its fixed cost: ioctlgrind record -- true', median(fixed), false),
+      ms('record() in this process: the target running with the shim', median(side)),
+      ms('record() in this process: ingest left when the target exited', median(ingest), false),
+      ms('record() in this process: the whole call', median(total)),
     ];
     if (traced.length > 0) rows.push(ms('strace -f -e trace=ioctl -o /dev/null', median(traced)));
     rows.push({ bench: 'record', what: 'trace size', value: Math.round(statSync(output).size / 1e6), unit: 'MB' });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { EmulatedHaxm } from '../vmx/haxm/frontend.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
 import { runHaxmGuest } from '../vmx/monitor/haxm-monitor.js';
-import { runGuest, type GuestMode } from '../vmx/monitor/monitor.js';
+import type { GuestMode } from '../vmx/monitor/choices.js';
+import { runGuest } from '../vmx/monitor/monitor.js';
 import { assembleGuest, describeWithNasm } from './support/guests.js';
 
 const CASES: { guest: string; mode: GuestMode; regs: string[] }[] = [

@@ -10,7 +10,7 @@ import { SchemaRegistry } from '../schemas/registry.js';
 import type { IoctlEvent, MemoryEvent } from '../traces/events.js';
 import { EmulatedHaxm } from '../vmx/haxm/frontend.js';
 import { runHaxmGuest, type HaxmGuestOptions } from '../vmx/monitor/haxm-monitor.js';
-import type { GuestMode } from '../vmx/monitor/monitor.js';
+import type { GuestMode } from '../vmx/monitor/choices.js';
 import { assembleGuest, describeWithNasm } from './support/guests.js';
 import { editTrace, readEvents, tempTrace } from './support/replay.js';
 import { cli } from './support/cli.js';

@@ -4,7 +4,8 @@ import { expect, it } from 'vitest';
 import type { Driver } from '../vmx/driver.js';
 import { HostDriver, kvmUnavailable } from '../vmx/host/driver.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
-import { runGuest, type GuestMode, type GuestRun } from '../vmx/monitor/monitor.js';
+import type { GuestMode } from '../vmx/monitor/choices.js';
+import { runGuest, type GuestRun } from '../vmx/monitor/monitor.js';
 import { assembleGuest, describeWithNasm } from './support/guests.js';
 
 const noKvm = kvmUnavailable();

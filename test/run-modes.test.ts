@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { Driver } from '../vmx/driver.js';
 import { HostDriver, kvmUnavailable } from '../vmx/host/driver.js';
 import { EmulatedKvm } from '../vmx/kvm/frontend.js';
-import { runGuest, type GuestMode } from '../vmx/monitor/monitor.js';
+import type { GuestMode } from '../vmx/monitor/choices.js';
+import { runGuest } from '../vmx/monitor/monitor.js';
 import { assembleGuest, describeWithNasm } from './support/guests.js';
 
 const noKvm = kvmUnavailable();

@@ -1,12 +1,5 @@
-import cliProgress from 'cli-progress';
 import type { CommandModule } from 'yargs';
-import { checkTrace, counts } from '../../checker/check.js';
-import { jsonReport } from '../../checker/report-json.js';
-import { sarifReport } from '../../checker/report-sarif.js';
-import { textReport } from '../../checker/report-text.js';
-import { loadSuppressions } from '../../checker/suppressions.js';
 import { toolVersion } from '../../schemas/paths.js';
-import { SchemaRegistry } from '../../schemas/registry.js';
 
 interface Args {
   trace: string;
@@ -29,7 +22,11 @@ export const checkCommand: CommandModule<object, Args> = {
       .option('gen-suppressions', { type: 'boolean', default: false, describe: 'print a suppression block after each finding' })
       .option('error-exitcode', { type: 'number', default: 0, describe: 'exit with N when errors are found' })
       .conflicts('json', 'sarif') as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const [{ default: cliProgress }, { checkTrace, counts }, { jsonReport }, { sarifReport }, { textReport }, { loadSuppressions }, { SchemaRegistry }] = await Promise.all([
+      import('cli-progress'), import('../../checker/check.js'), import('../../checker/report-json.js'), import('../../checker/report-sarif.js'),
+      import('../../checker/report-text.js'), import('../../checker/suppressions.js'), import('../../schemas/registry.js'),
+    ]);
     const suppressions = argv.suppressions.flatMap((f) => loadSuppressions(f));
     const bar = process.stderr.isTTY && !argv.json && !argv.sarif ? new cliProgress.SingleBar({ format: 'checking [{bar}] {percentage}% | {value}/{total} bytes', stream: process.stderr, clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
     let started = false;

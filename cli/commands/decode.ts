@@ -1,6 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { describeRequest } from '../../schemas/describe.js';
-import { SchemaRegistry } from '../../schemas/registry.js';
 import { UserError } from '../user-error.js';
 
 /** Parses 0x-hex, decimal or a negative int as printed by a signed caller. */
@@ -15,7 +13,8 @@ export const decodeCommand: CommandModule<object, { request: string[] }> = {
   command: 'decode <request..>',
   describe: 'every schema entry a request number can mean',
   builder: (y) => y.positional('request', { type: 'string', array: true, demandOption: true }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const [{ describeRequest }, { SchemaRegistry }] = await Promise.all([import('../../schemas/describe.js'), import('../../schemas/registry.js')]);
     const registry = SchemaRegistry.default();
     const out = argv.request.map((r) => describeRequest(registry, parseRequest(String(r))));
     process.stdout.write(out.join('\n\n') + '\n');

@@ -2,14 +2,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { checkTrace, counts } from '../../checker/check.js';
-import { RecordingDriver } from '../../recorder/inprocess.js';
-import { replayTrace } from '../../replayer/engine.js';
-import { makeDriver, type Target } from '../../replayer/targets.js';
+import type { Target } from '../../replayer/targets.js';
 import { dataPath } from '../../schemas/paths.js';
-import { SchemaRegistry } from '../../schemas/registry.js';
-import { kvmUnavailable } from '../../vmx/host/driver.js';
-import { runGuest } from '../../vmx/monitor/monitor.js';
 
 /** The sample guest, assembled and committed beside its source. */
 const GUEST = dataPath('monitor/guests/demo.bin', 'vmx');
@@ -21,7 +15,11 @@ export const demoCommand: CommandModule<object, { output?: string; on?: Target }
     y
       .option('output', { alias: 'o', type: 'string', describe: 'where to keep the trace (default: a temporary folder)' })
       .option('on', { choices: ['kvm', 'emulator'] as Target[], describe: 'record on /dev/kvm (the default where it works) or the emulated core' }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const [{ checkTrace, counts }, { RecordingDriver }, { replayTrace }, { makeDriver }, { SchemaRegistry }, { kvmUnavailable }, { runGuest }] = await Promise.all([
+      import('../../checker/check.js'), import('../../recorder/inprocess.js'), import('../../replayer/engine.js'), import('../../replayer/targets.js'),
+      import('../../schemas/registry.js'), import('../../vmx/host/driver.js'), import('../../vmx/monitor/monitor.js'),
+    ]);
     const why = kvmUnavailable();
     const on: Target = argv.on ?? (why ? 'emulator' : 'kvm');
     const trace = argv.output ?? join(mkdtempSync(join(tmpdir(), 'ioctlgrind-demo-')), 'demo.trace');

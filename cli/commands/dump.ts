@@ -1,7 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { SchemaRegistry } from '../../schemas/registry.js';
-import { dumpLines } from '../../traces/format.js';
-import { TraceReader, truncationMessage } from '../../traces/reader.js';
 
 /** Lines are written in batches of about this many characters: one write per line is slow. */
 const BATCH_CHARS = 64 * 1024;
@@ -13,7 +10,10 @@ export const dumpCommand: CommandModule<object, { trace: string; json: boolean }
     y
       .positional('trace', { type: 'string', demandOption: true, describe: 'the trace file' })
       .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line' }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const [{ SchemaRegistry }, { dumpLines }, { TraceReader, truncationMessage }] = await Promise.all([
+      import('../../schemas/registry.js'), import('../../traces/format.js'), import('../../traces/reader.js'),
+    ]);
     // A reader that stops early (`| head`) is not an error.
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EPIPE') process.exit(0);

@@ -1,7 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { SchemaRegistry } from '../../schemas/registry.js';
-import { indexTrace } from '../../traces/index.js';
-import { truncationMessage } from '../../traces/reader.js';
 
 export const indexCommand: CommandModule<object, { trace: string; output?: string }> = {
   command: 'index <trace>',
@@ -10,7 +7,10 @@ export const indexCommand: CommandModule<object, { trace: string; output?: strin
     y
       .positional('trace', { type: 'string', demandOption: true, describe: 'the trace file' })
       .option('output', { alias: 'o', type: 'string', describe: 'the database to write' }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const [{ SchemaRegistry }, { indexTrace }, { truncationMessage }] = await Promise.all([
+      import('../../schemas/registry.js'), import('../../traces/index.js'), import('../../traces/reader.js'),
+    ]);
     const db = argv.output ?? `${argv.trace}.db`;
     const summary = indexTrace(argv.trace, SchemaRegistry.default(), db);
     process.stdout.write(`${db}: ${summary.events} events, ${summary.objects} objects\n`);

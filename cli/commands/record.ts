@@ -1,6 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { record } from '../../recorder/record.js';
-import { RecordError } from '../../recorder/spawn.js';
 import { UserError } from '../user-error.js';
 
 export const recordCommand: CommandModule<object, { output: string; memcheck: boolean; command: string[] }> = {
@@ -22,6 +20,7 @@ export const recordCommand: CommandModule<object, { output: string; memcheck: bo
   handler: async (argv) => {
     const rest = (argv as unknown as { '--'?: (string | number)[] })['--'] ?? [];
     const command = [...(argv.command ?? []), ...rest].map(String);
+    const [{ record }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
     try {
       const result = await record({ command, output: argv.output, memcheck: argv.memcheck });
       if (result.dropped > 0) {

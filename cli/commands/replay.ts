@@ -1,8 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { replayTrace } from '../../replayer/engine.js';
-import { jsonReport, textReport } from '../../replayer/report.js';
-import { makeDriver, traceFamily, type Target } from '../../replayer/targets.js';
-import { SchemaRegistry } from '../../schemas/registry.js';
+import type { Target } from '../../replayer/targets.js';
 
 interface Args {
   trace: string;
@@ -22,7 +19,11 @@ export const replayCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean', describe: 'a summary object: events, replayed, divergence' })
       .option('until', { type: 'number', describe: 'stop before this seq and print the vCPU state' })
       .option('keep-going', { type: 'boolean', describe: 'list every divergence, not only the first' }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
+    // The emulated core takes a tenth of a second to load: only the commands that use it load it.
+    const [{ replayTrace }, { jsonReport, textReport }, { makeDriver, traceFamily }, { SchemaRegistry }] = await Promise.all([
+      import('../../replayer/engine.js'), import('../../replayer/report.js'), import('../../replayer/targets.js'), import('../../schemas/registry.js'),
+    ]);
     const registry = SchemaRegistry.default();
     const driver = makeDriver(argv.against, traceFamily(argv.trace, registry));
     const summary = replayTrace(argv.trace, registry, driver, argv.against, { until: argv.until, keepGoing: argv['keep-going'] });

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { HostUnavailable } from '../../vmx/host/driver.js';
-import { GUEST_MODES, type GuestMode } from '../../vmx/monitor/monitor.js';
-import { BACKENDS, runSession, type Backend } from '../../vmx/monitor/session.js';
+import { BACKENDS, GUEST_MODES, type Backend, type GuestMode } from '../../vmx/monitor/choices.js';
 import { UserError } from '../user-error.js';
 
 export const runCommand: CommandModule<object, { guest: string; mode: GuestMode; on: Backend; output?: string }> = {
@@ -14,13 +12,14 @@ export const runCommand: CommandModule<object, { guest: string; mode: GuestMode;
       .option('mode', { choices: GUEST_MODES, default: 'real' as GuestMode, describe: 'the CPU mode the guest starts in' })
       .option('on', { choices: BACKENDS, default: 'emulator' as Backend, describe: 'the emulated core, or the real /dev/kvm' })
       .option('output', { alias: 'o', type: 'string', describe: 'record the run in-process into this trace' }) as never,
-  handler: (argv) => {
+  handler: async (argv) => {
     let image: Uint8Array;
     try {
       image = new Uint8Array(readFileSync(argv.guest));
     } catch (e) {
       throw new UserError(`cannot read the guest ${argv.guest}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
+    const [{ runSession }, { HostUnavailable }] = await Promise.all([import('../../vmx/monitor/session.js'), import('../../vmx/host/driver.js')]);
     try {
       const result = runSession({
         image,

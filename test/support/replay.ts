@@ -7,7 +7,8 @@ import type { TraceEvent } from '../../traces/events.js';
 import { TraceReader } from '../../traces/reader.js';
 import { TraceWriter } from '../../traces/writer.js';
 import type { Driver } from '../../vmx/driver.js';
-import { runGuest, type GuestMode } from '../../vmx/monitor/monitor.js';
+import type { GuestMode } from '../../vmx/monitor/choices.js';
+import { runGuest } from '../../vmx/monitor/monitor.js';
 
 export function tempTrace(name = 'trace.bin'): string {
   return join(mkdtempSync(join(tmpdir(), 'ioctlgrind-replay-')), name);

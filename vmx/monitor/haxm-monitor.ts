@@ -12,7 +12,8 @@ import type { Driver } from '../driver.js';
 import { sregsFields, sregsOf } from '../haxm/state.js';
 import type { KvmSregs } from '../state.js';
 import { HaxmCallError, HaxmClient, MONITOR_API, type Fields } from './haxm-client.js';
-import { RunLog, type GuestMode, type GuestOptions, type GuestRun } from './monitor.js';
+import type { GuestMode } from './choices.js';
+import { RunLog, type GuestOptions, type GuestRun } from './monitor.js';
 
 export const HAXM_GUEST_MODES: readonly GuestMode[] = ['real', 'pm32'];
 

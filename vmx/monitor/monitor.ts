@@ -12,9 +12,8 @@ import { Convention, conventionSregs } from '../boot.js';
 import type { KvmSregs } from '../state.js';
 import { errnoName, type Driver } from '../driver.js';
 import { KvmCallError, KvmClient, type Fields } from './kvm-client.js';
+import type { GuestMode } from './choices.js';
 
-export type GuestMode = 'real' | 'pm32' | 'long64';
-export const GUEST_MODES: readonly GuestMode[] = ['real', 'pm32', 'long64'];
 
 /** How a run ended. */
 export type GuestEnd = 'exit-port' | 'hlt' | 'shutdown' | 'internal-error' | 'fail-entry' | 'exit-limit' | 'unexpected-exit';

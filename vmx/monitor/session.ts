@@ -5,10 +5,8 @@ import { RecordingDriver } from '../../recorder/inprocess.js';
 import type { Driver } from '../driver.js';
 import { HostDriver } from '../host/driver.js';
 import { EmulatedKvm } from '../kvm/frontend.js';
-import { runGuest, type GuestMode, type GuestRun } from './monitor.js';
-
-export type Backend = 'emulator' | 'kvm';
-export const BACKENDS: readonly Backend[] = ['emulator', 'kvm'];
+import type { Backend, GuestMode } from './choices.js';
+import { runGuest, type GuestRun } from './monitor.js';
 
 export interface SessionOptions {
   image: Uint8Array;

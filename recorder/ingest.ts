@@ -342,6 +342,12 @@ export class Ingester {
     else region.problem ??= 'its bytes were to come from an earlier exit record that is not in the log';
   }
 
+  /** A note from the recorder itself, placed before the target's first event. */
+  note(message: string): void {
+    const root = this.options.rootPid;
+    this.queue.push(this.pending(0.5, root, root, root, undefined, { type: 'note', message }));
+  }
+
   /** What the recorder has to say about a log once its process is gone. */
   private remarks(f: Followed, log: RawLog): void {
     const pid = log.header.pid;

@@ -1,18 +1,17 @@
 // `ioctlgrind record`: prepare a private directory for the shim (sequence counter, rule tables),
-// run the target under it, then ingest what it wrote into a trace.
+// run the target under it, and ingest what it writes into a trace while it runs. The target starts
+// as early as it can: the schemas, the trace writer and ingest are loaded while it starts (the user
+// waits for Node's start and the command line already).
 
-import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, accessSync, constants as fsConstants, fchmodSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Abi, SchemaSet } from '../schemas/model.js';
+import type { Abi } from '../schemas/model.js';
 import { toolVersion } from '../schemas/paths.js';
-import { SchemaRegistry, schemaStamp } from '../schemas/registry.js';
 import type { TraceHeader } from '../traces/events.js';
-import { TraceWriter } from '../traces/writer.js';
 import { addonUnavailable } from '../vmx/host/driver.js';
-import { Ingester } from './ingest.js';
-import { buildRuleTable } from './rules.js';
+import { defaultRuleCache, keepRuleTables, keptRuleTables, sameRuleTables, SHIM_ABIS, type RuleTables } from './rule-cache.js';
 import { RecordError, elfAbi, requireKvm, resolveCommand, runTarget, type TargetExit } from './spawn.js';
 
 export interface RecordOptions {
@@ -21,6 +20,8 @@ export interface RecordOptions {
   memcheck: boolean;
   /** Schema set the rule tables come from. */
   schemaSet?: string;
+  /** Where the rule tables are kept between recordings (default build/rules); null: built each time. */
+  ruleCache?: string | null;
 }
 
 export interface RecordResult {
@@ -37,13 +38,13 @@ export interface RecordResult {
 }
 
 /** Writes what the shim reads from its directory; returns the rule table prefix for IOCTLGRIND_RULES. */
-export function prepareRawDir(dir: string, set: SchemaSet): string {
+export function prepareRawDir(dir: string, tables: RuleTables): string {
   // The counter the shims of every process share: a u64 starting at 1 (0 means "not assigned").
   const seq = Buffer.alloc(4096);
   seq.writeBigUInt64LE(1n);
   writeFileSync(join(dir, 'seq'), seq, { mode: 0o600 });
   const rules = join(dir, 'rules');
-  for (const abi of ['lp64', 'ilp32'] as Abi[]) writeFileSync(`${rules}.${abi}`, buildRuleTable(set, abi), { mode: 0o600 });
+  for (const abi of SHIM_ABIS) writeFileSync(`${rules}.${abi}`, tables[abi], { mode: 0o600 });
   return rules;
 }
 
@@ -62,6 +63,24 @@ function rawParent(): string {
   }
 }
 
+/** Creates (or empties) the trace file, 0600, so that an unwritable output fails before the run. */
+function claimOutput(path: string): void {
+  try {
+    const fd = openSync(path, 'w', 0o600);
+    fchmodSync(fd, 0o600); // the open mode does not apply to an existing file
+    closeSync(fd);
+  } catch (e) {
+    throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
+  }
+}
+
+/** The schema set, its stamp for the trace header and its rule tables. */
+async function loadSchemas(setId: string) {
+  const [{ SchemaRegistry, schemaStamp }, { buildRuleTables }] = await Promise.all([import('../schemas/registry.js'), import('./rules.js')]);
+  const set = SchemaRegistry.default().set(setId);
+  return { stamp: schemaStamp(set), tables: buildRuleTables(set) };
+}
+
 /** How long ingest waits once it has read everything the shims committed. */
 const IDLE_MS = 5;
 
@@ -71,54 +90,71 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   // Checked before the target starts: ingest maps the raw logs while it runs.
   const unmappable = addonUnavailable();
   if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
-  const abi = elfAbi(resolveCommand(options.command[0]));
-  const set = SchemaRegistry.default().set(options.schemaSet ?? 'kvm-linux');
-  const header: TraceHeader = {
-    format: 'ioctlgrind-trace',
-    formatVersion: 1,
-    tool: toolVersion(),
-    schemaSets: [schemaStamp(set)],
-    host: { hostname: hostname(), kernel: release(), arch: arch() },
-    command: options.command,
-    abi,
-    recorder: 'native',
-    exact: false,
-    memcheck: options.memcheck,
-    startedAt: new Date().toISOString(),
-  };
-  let writer: TraceWriter;
-  try {
-    writer = TraceWriter.create(options.output, header, { flushBytes: 4 << 20 }); // fails before the run, not after it
-  } catch (e) {
-    throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
-  }
+  const abi: Abi = elfAbi(resolveCommand(options.command[0]));
+  const setId = options.schemaSet ?? 'kvm-linux';
+  claimOutput(options.output);
+  const cache = options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache;
+  const kept = cache === null ? undefined : keptRuleTables(cache, setId);
+  // Without kept tables the schemas come first (a first recording, or build/ not writable).
+  const early = kept ? undefined : await loadSchemas(setId);
+  if (early && cache !== null) keepRuleTables(cache, setId, early.tables);
   const rawDir = mkdtempSync(join(rawParent(), 'ioctlgrind-raw-')); // mode 0700
   try {
-    const rules = prepareRawDir(rawDir, set);
+    const rules = prepareRawDir(rawDir, kept ?? early!.tables);
+    const startedAt = new Date().toISOString();
     const t0 = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
     const target = runTarget({ command: options.command, abi, rawDir, rules, memcheck: options.memcheck });
-    const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => writer.write(e) });
-    // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
-    // most of the trace is written by the time the target exits.
     let exit: TargetExit | undefined;
     void target.exit.then((e) => (exit = e), () => {});
-    // If ingest fails, the target is left to run to its end all the same: then the failure is said.
-    let failure: { error: unknown } | undefined;
-    while (exit === undefined) {
-      let caughtUp = true;
-      try {
-        if (!failure) caughtUp = ingester.poll();
-      } catch (error) {
-        failure = { error };
-      }
-      await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
+    let setup;
+    try {
+      setup = await Promise.all([early ?? loadSchemas(setId), import('../traces/writer.js'), import('./ingest.js')]);
+    } catch (error) {
+      await target.exit; // the target runs to its end all the same, unrecorded
+      throw error;
     }
-    if (failure) throw failure.error;
-    const t1 = process.hrtime.bigint();
-    ingester.finish(exit);
-    return { exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };
+    const [schemas, { TraceWriter }, { Ingester }] = setup;
+    const header: TraceHeader = {
+      format: 'ioctlgrind-trace',
+      formatVersion: 1,
+      tool: toolVersion(),
+      schemaSets: [schemas.stamp],
+      host: { hostname: hostname(), kernel: release(), arch: arch() },
+      command: options.command,
+      abi,
+      recorder: 'native',
+      exact: false,
+      memcheck: options.memcheck,
+      startedAt,
+    };
+    const writer = TraceWriter.create(options.output, header, { flushBytes: 4 << 20 });
+    try {
+      const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => writer.write(e) });
+      if (kept && cache !== null && !sameRuleTables(kept, schemas.tables)) {
+        keepRuleTables(cache, setId, schemas.tables);
+        ingester.note(`the rule tables kept from an earlier recording (${cache}/${setId}.*) differ from this ioctlgrind's schemas; this recording used them, so some regions may be missing or cut; the next one uses the new tables`);
+      }
+      // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
+      // most of the trace is written by the time the target exits.
+      // If ingest fails, the target is left to run to its end all the same: then the failure is said.
+      let failure: { error: unknown } | undefined;
+      while (exit === undefined) {
+        let caughtUp = true;
+        try {
+          if (!failure) caughtUp = ingester.poll();
+        } catch (error) {
+          failure = { error };
+        }
+        await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
+      }
+      if (failure) throw failure.error;
+      const t1 = process.hrtime.bigint();
+      ingester.finish(exit);
+      return { exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };
+    } finally {
+      writer.close();
+    }
   } finally {
-    writer.close();
     rmSync(rawDir, { recursive: true, force: true });
   }
 }

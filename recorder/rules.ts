@@ -1,9 +1,10 @@
 // The rule table: what the native shim needs from the schema registry, as a compact binary file it
-// maps read-only at start-up. Generated per ABI before each recording. The C side is
-// recorder/shim/rules.c; the layout is described in docs/recorder.md.
+// maps read-only at start-up. Built per ABI from the schemas; record keeps the last ones it used
+// (rule-cache.ts). The C side is recorder/shim/rules.c; the layout is described in docs/recorder.md.
 
 import type { Abi, Direction, IoctlSchema, PointerRule, SchemaSet, SubtableEntry } from '../schemas/model.js';
 import { fieldLocation, typeSize } from '../schemas/codec.js';
+import { SHIM_ABIS, type RuleTables } from './rule-cache.js';
 
 const MAGIC = 'IOGRULE2';
 const VERSION = 2;
@@ -225,6 +226,11 @@ function ruleRows(set: SchemaSet, abi: Abi, io: IoctlSchema, ptrs: PtrRow[]): Ru
     if (ret.typeField && struct) base.retType = fieldLocation(set, abi, struct, ret.typeField)?.offset ?? NO_FIELD;
   }
   return io.on.map((on) => ({ ...base, kind: objectCode(on) }));
+}
+
+/** The rule tables of a set for the shims of both classes. */
+export function buildRuleTables(set: SchemaSet): RuleTables {
+  return Object.fromEntries(SHIM_ABIS.map((abi) => [abi, buildRuleTable(set, abi)])) as RuleTables;
 }
 
 /** The binary rule table of one schema set for one ABI. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dataPath } from '../../schemas/paths.js';
 import { prepareRawDir, record, type RecordResult } from '../../recorder/record.js';
+import { buildRuleTables } from '../../recorder/rules.js';
 import { shimPath } from '../../recorder/spawn.js';
 import { SchemaRegistry } from '../../schemas/registry.js';
 import type { TraceEvent, TraceHeader } from '../../traces/events.js';
@@ -88,7 +89,7 @@ export async function recordCommand(command: string[], options: { memcheck?: boo
 export function shimOnly(args: string[]): { dir: string; log: string } {
   const m = buildMonitors();
   const dir = tempDir('ioctlgrind-raw-');
-  const rules = prepareRawDir(dir, SchemaRegistry.default().set('kvm-linux'));
+  const rules = prepareRawDir(dir, buildRuleTables(SchemaRegistry.default().set('kvm-linux')));
   const env = { ...process.env, LD_PRELOAD: shimPath('lp64'), IOCTLGRIND_DIR: dir, IOCTLGRIND_RULES: rules };
   const r = spawnSync(m.kvmmon, ['--quiet', ...args], { env });
   if (r.status !== 0) throw new Error(`kvmmon ${args.join(' ')} under the shim exited ${r.status}: ${r.stderr}`);

@@ -1,0 +1,45 @@
+// The rule tables record used last, kept beside the shim (build/rules/) so that the next recording
+// can start its target before it loads the schemas (about 35 ms with the tables built). The copy is
+// checked against freshly built tables once the schemas are loaded, while the target runs: a table
+// that changed (new schemas, a new ioctlgrind) is replaced, and the recording that used the old one
+// says so in a note. Where build/ is not writable every recording builds its tables first.
+
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Abi } from '../schemas/model.js';
+import { packageRoot } from '../schemas/paths.js';
+
+export type RuleTables = Record<Abi & ('lp64' | 'ilp32'), Buffer>;
+export const SHIM_ABIS: (keyof RuleTables)[] = ['lp64', 'ilp32'];
+
+/** Where record keeps them unless told otherwise. */
+export const defaultRuleCache = () => join(packageRoot(), 'build', 'rules');
+
+/** The tables kept for this set, or undefined when there are none (or not for every ABI). */
+export function keptRuleTables(folder: string, setId: string): RuleTables | undefined {
+  try {
+    return { lp64: readFileSync(join(folder, `${setId}.lp64`)), ilp32: readFileSync(join(folder, `${setId}.ilp32`)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps the tables for the next recording; false when build/ is not writable. */
+export function keepRuleTables(folder: string, setId: string, tables: RuleTables): boolean {
+  try {
+    mkdirSync(folder, { recursive: true });
+    for (const abi of SHIM_ABIS) {
+      // Written aside and renamed: a recording starting meanwhile reads the old table or the new one.
+      const path = join(folder, `${setId}.${abi}`);
+      writeFileSync(`${path}.${process.pid}`, tables[abi]);
+      renameSync(`${path}.${process.pid}`, path);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sameRuleTables(a: RuleTables, b: RuleTables): boolean {
+  return SHIM_ABIS.every((abi) => a[abi].equals(b[abi]));
+}

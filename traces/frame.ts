@@ -40,15 +40,29 @@ export class TraceError extends Error {
   }
 }
 
-/** Writes `payload` as one frame at `target[at]`; returns the frame's length. */
-export function putFrame(target: Buffer, at: number, payload: Buffer): number {
-  if (payload.length > MAX_PAYLOAD_BYTES) {
-    throw new RangeError(`a trace frame holds at most ${MAX_PAYLOAD_BYTES} bytes, not ${payload.length}`);
-  }
-  target.writeUInt32LE(payload.length, at);
+/**
+ * Completes the frame at `target[at]` whose payload is already in place after its header: writes the
+ * length and the CRC, the CRC over a view of the payload so nothing is copied. Returns the frame's length.
+ */
+export function sealFrame(target: Buffer, at: number, length: number): number {
+  checkPayloadLength(length);
+  target.writeUInt32LE(length, at);
+  const payload = new Uint8Array(target.buffer, target.byteOffset + at + FRAME_HEADER_BYTES, length);
   target.writeUInt32LE(crc32(payload), at + 4);
-  payload.copy(target, at + FRAME_HEADER_BYTES);
-  return FRAME_HEADER_BYTES + payload.length;
+  return FRAME_HEADER_BYTES + length;
+}
+
+/** Writes `payload` as one frame at `target[at]`; returns the frame's length. */
+export function putFrame(target: Buffer, at: number, payload: Uint8Array): number {
+  checkPayloadLength(payload.length);
+  target.set(payload, at + FRAME_HEADER_BYTES);
+  return sealFrame(target, at, payload.length);
+}
+
+function checkPayloadLength(length: number): void {
+  if (length > MAX_PAYLOAD_BYTES) {
+    throw new RangeError(`a trace frame holds at most ${MAX_PAYLOAD_BYTES} bytes, not ${length}`);
+  }
 }
 
 /** Encodes `value` as one whole frame in a buffer of its own. */

@@ -3,8 +3,9 @@
 // yet flushed, and the file always ends at a frame boundary or inside the one frame being written.
 
 import fs from 'node:fs';
+import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import type { TraceEvent, TraceHeader } from './events.js';
-import { codec, FRAME_HEADER_BYTES, MAGIC, putFrame } from './frame.js';
+import { codec, FRAME_HEADER_BYTES, MAGIC, putFrame, sealFrame } from './frame.js';
 
 export interface TraceWriterOptions {
   /** Flush after this many buffered events (1 writes every event at once). */
@@ -77,16 +78,39 @@ export class TraceWriter {
     process.off('exit', this.onExit);
   }
 
+  /**
+   * Packs `value` straight into the buffer after its frame header (no copy of the payload, and no
+   * buffers of msgpackr's own), then fills in the header. Frames already in the buffer stay below
+   * `at`, where the pack never writes.
+   */
   private append(value: TraceHeader | TraceEvent): void {
     if (this.fd === null) throw new Error(`${this.path}: trace writer is closed`);
-    // pack returns a view of the codec's own buffer, valid until the next pack: putFrame copies it.
-    const payload = codec.pack(value);
-    const need = this.used + FRAME_HEADER_BYTES + payload.length;
-    if (need > this.buffer.length) {
-      this.flush();
-      if (FRAME_HEADER_BYTES + payload.length > this.buffer.length) {
-        this.buffer = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-      }
+    const at = this.used;
+    // msgpackr starts a pack at the next multiple of 8 from its position: reserve the bytes from
+    // there up to where the payload goes (1 to 8), so the payload follows the header exactly.
+    const reserve = at + FRAME_HEADER_BYTES - ((at + 7) & ~7);
+    // msgpackr's target buffer and position are shared by every Packr, so set both at each pack.
+    codec.useBuffer(this.buffer);
+    codec.position = at;
+    let packed: Buffer & { start: number; end: number };
+    try {
+      // REUSE_BUFFER_MODE returns the target itself (no view made) with the payload's start and end.
+      packed = codec.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | reserve) as typeof packed;
+    } finally {
+      // Leave no room in this buffer, so a later pack elsewhere starts a buffer of msgpackr's own
+      // rather than writing where this writer's next frame goes.
+      codec.position = this.buffer.length;
+    }
+    if (packed === this.buffer) {
+      this.used += sealFrame(this.buffer, at, packed.end - at - FRAME_HEADER_BYTES);
+      return;
+    }
+    // The value did not fit in what was left, and msgpackr finished it in a larger buffer of its
+    // own: flush, then copy the frame in (into a buffer of its size if it is larger than ours).
+    const payload = packed.subarray(packed.start + reserve, packed.end);
+    this.flush();
+    if (FRAME_HEADER_BYTES + payload.length > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
     }
     this.used += putFrame(this.buffer, this.used, payload);
   }

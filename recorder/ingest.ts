@@ -278,6 +278,7 @@ export class Ingester {
           break;
         }
         f.enters.delete(b.enterOffset);
+        for (const region of b.regions) if (region.sameAs !== undefined) this.fillSame(f, region);
         this.keep(f, r.offset, b.regions);
         const body: Body<IoctlEvent> = {
           type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg, ret: b.ret, errno: b.errno,
@@ -334,7 +335,7 @@ export class Ingester {
     }
   }
 
-  /** An entry region that names an earlier exit region's bytes instead of carrying them. */
+  /** A region that names an earlier exit region's bytes instead of carrying them. */
   private fillSame(f: Followed, region: RawRegion): void {
     const kept = f.kept.get(region.addr);
     const data = [kept, kept?.before].find((k) => k?.offset === region.sameAs)?.data;

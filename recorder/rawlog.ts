@@ -54,7 +54,7 @@ export interface RawRegion {
   problem?: string;
   /** No bytes of its own: they are those of the kept region at `addr` in the exit record at this offset. */
   sameAs?: number;
-  /** A later entry region may name these bytes by `sameAs`. */
+  /** A later entry or exit region may name these bytes by `sameAs`. */
   kept?: boolean;
 }
 

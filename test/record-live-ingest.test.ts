@@ -47,7 +47,7 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
   });
 
   it('zeroes each chunk it has read to the end, empties its index slot and puts it in the free ring for the shim', () => {
-    const bytes = rawLog(['--exits', '20000', buildMonitors().guests.exits]);
+    const bytes = rawLog(['--exits', '40000', buildMonitors().guests.exits]);
     const chunks = Math.ceil(bytes.length / RAW_CHUNK);
     expect(chunks).toBeGreaterThan(2); // nothing was reading: one new chunk per 4 MiB of records
     const whole = parseRawLog(Buffer.from(bytes));

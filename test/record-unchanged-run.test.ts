@@ -1,5 +1,6 @@
 // A KVM_RUN entry whose kvm_run header still holds what the previous exit record captured names
-// that record instead of copying the 288 bytes again; the trace still carries them in full.
+// that record instead of copying the 288 bytes again, and so does an exit that repeats the last one;
+// the trace still carries them in full.
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +44,31 @@ describe.skipIf(kvmSkipReason)(`unchanged kvm_run (${kvmSkipReason ?? 'real /dev
     const answered = runs.find((e, i) => i > 0 && Buffer.compare(runRegion(e)?.before as Uint8Array, runRegion(runs[i - 1])?.after as Uint8Array) !== 0);
     expect(runRegion(answered as IoctlEvent)?.before?.[40]).toBe(0x5a); // kvm_run.mmio.data[0] = 'Z'
     expect(runRegion(runs[runs.indexOf(answered as IoctlEvent) - 1])?.after?.[8]).toBe(6); // after KVM_EXIT_MMIO
+  });
+
+  it('names the last exit record when an exit repeats it, and the trace has the bytes', () => {
+    const dir = rawRun(['--exits', '50', buildMonitors().guests.exits]);
+    const file = readdirSync(dir).find((f) => f.startsWith('raw-')) as string;
+    const raw = parseRawLog(readFileSync(join(dir, file)));
+    const runEntries = new Set(raw.records.flatMap((r) => (r.body.type === 'ioctlEnter' && r.body.request === KVM_RUN ? [r.offset] : [])));
+    const exits = raw.records.flatMap((r) => (r.body.type === 'ioctlExit' && runEntries.has(r.body.enterOffset) ? [r.body] : []));
+    const named = exits.filter((b) => b.regions.some((g) => g.role === 'run' && g.sameAs !== undefined));
+    // 50 OUTs to one port: all but the first such exit repeat the one before.
+    expect(named.length).toBeGreaterThanOrEqual(49);
+    for (const b of named) expect(b.regions.find((g) => g.role === 'run')?.data.length).toBe(0);
+
+    const runs = ingest({ rawDir: dir, t0: 0n, abi: 'lp64', root: { pid: 1, status: 0 } }).events
+      .filter((e): e is IoctlEvent => e.type === 'ioctl' && e.request === KVM_RUN);
+    expect(runs.length).toBe(exits.length);
+    let repeats = 0;
+    for (let i = 1; i < runs.length; i++) {
+      const after = runRegion(runs[i])?.after as Uint8Array;
+      expect(after.length).toBe(288);
+      expect(runRegion(runs[i])?.problem).toBeUndefined();
+      if (Buffer.compare(after, runRegion(runs[i - 1])?.after as Uint8Array) === 0) repeats++;
+    }
+    expect(repeats).toBe(named.length);
+    expect(runs.filter((e) => runRegion(e)?.after?.[8] === 2 && e.regions.find((r) => r.role === 'run.io')?.after?.length === 1).length).toBeGreaterThanOrEqual(50); // KVM_EXIT_IO
   });
 
   it('that names an exit record not in the log gets a problem, not bytes from elsewhere', () => {

@@ -343,10 +343,15 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
     p.n = fixed;
     p.bytes = fixed_bytes;
     plan_run(&p, fi);
-    if (memo && p.n > fixed) p.r[fixed].kept = 1;
+    /* An exit like the last one (the same port, the same MMIO address) names it too; otherwise
+     * its bytes become the ones later entries and exits compare with. */
+    if (memo && p.n > fixed && !p.r[fixed].problem) {
+      p.r[fixed].same_as = run_memo_match(memo, fi->run);
+      p.r[fixed].kept = !p.r[fixed].same_as;
+    }
   }
   uint64_t exit_off = enter ? write_exit(enter, ret, err, &p, t_end) : 0;
-  if (exit_off && memo && p.n > fixed && p.r[fixed].written && !p.r[fixed].problem)
+  if (exit_off && memo && p.n > fixed && p.r[fixed].kept && p.r[fixed].written)
     run_memo_keep(memo, exit_off, p.r[fixed].written);
   if (ret >= 0) {
     if (shim_valgrind)

@@ -1,7 +1,8 @@
-/* The kvm_run header (and exit union) as each vCPU's last exit record left it. Between two runs a
+/* The kvm_run header (and exit union) as each vCPU's last recorded exit left it. Between two runs a
  * monitor usually leaves those 288 bytes alone, so a KVM_RUN entry whose page still holds them
- * refers to that exit record instead of copying them again: about a third of what an exit costs
- * to record. Lock-free: a memo busy in another thread (or in the signal handler this thread
+ * refers to that exit record instead of copying them again; so does an exit that repeats the last
+ * one (a guest polling a port or writing a serial line). Each is about a third of what an exit
+ * costs to record. Lock-free: a memo busy in another thread (or in the signal handler this thread
  * interrupted) is simply not used, and the bytes are copied as usual. */
 #define _GNU_SOURCE
 #include "shim.h"

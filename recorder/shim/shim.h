@@ -95,7 +95,7 @@ struct rec_region {
 #define REG_VBITS 2u
 #define REG_SAME 4u /* no data: the bytes are those of the KEPT region at this address in the exit
                      * record whose log offset (u64) stands in the data's place */
-#define REG_KEPT 8u /* a later entry may refer to this exit region's bytes (REG_SAME) */
+#define REG_KEPT 8u /* a later entry or exit may refer to this exit region's bytes (REG_SAME) */
 enum { DIR_NONE = 0, DIR_IN = 1, DIR_OUT = 2, DIR_INOUT = 3 };
 enum { PROB_NONE = 0, PROB_UNREADABLE, PROB_TRUNCATED, PROB_UNKNOWN_SIZE, PROB_BAD_COUNT };
 

@@ -3,13 +3,14 @@
 // as early as it can: the schemas, the trace writer and ingest are loaded while it starts (the user
 // waits for Node's start and the command line already).
 
-import { closeSync, accessSync, constants as fsConstants, fchmodSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Abi } from '../schemas/model.js';
 import { toolVersion } from '../schemas/paths.js';
 import type { TraceHeader } from '../traces/events.js';
+import { openTraceFile } from '../traces/trace-file.js';
 import { addonUnavailable } from '../vmx/host/driver.js';
 import { defaultRuleCache, keepRuleTables, keptRuleTables, sameRuleTables, SHIM_ABIS, type RuleTables } from './rule-cache.js';
 import { RecordError, elfAbi, requireKvm, resolveCommand, runTarget, type TargetExit } from './spawn.js';
@@ -63,12 +64,10 @@ function rawParent(): string {
   }
 }
 
-/** Creates (or empties) the trace file, 0600, so that an unwritable output fails before the run. */
+/** Creates the trace file, so that an unwritable output fails before the run. */
 function claimOutput(path: string): void {
   try {
-    const fd = openSync(path, 'w', 0o600);
-    fchmodSync(fd, 0o600); // the open mode does not apply to an existing file
-    closeSync(fd);
+    closeSync(openTraceFile(path));
   } catch (e) {
     throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import type { TraceEvent, TraceHeader } from './events.js';
 import { codec, FRAME_HEADER_BYTES, MAGIC, putFrame, sealFrame } from './frame.js';
+import { openTraceFile } from './trace-file.js';
 
 export interface TraceWriterOptions {
   /** Flush after this many buffered events (1 writes every event at once). */
@@ -39,12 +40,10 @@ export class TraceWriter {
     process.on('exit', this.onExit);
   }
 
-  /** Creates (or truncates) `path` with mode 0600 and writes the magic and the header frame. */
+  /** Creates `path` anew (see openTraceFile) and writes the magic and the header frame. */
   static create(path: string, header: TraceHeader, options: TraceWriterOptions = {}): TraceWriter {
-    const fd = fs.openSync(path, 'w', 0o600);
+    const fd = openTraceFile(path);
     try {
-      // The open mode does not apply to an existing file and is masked by the umask.
-      fs.fchmodSync(fd, 0o600);
       fs.writeSync(fd, MAGIC);
     } catch (error) {
       fs.closeSync(fd);

@@ -2,7 +2,8 @@
 // `ioctlgrind record` as a user runs it (a new Node process each time), under record() in this
 // process (the target's own time, and what ingest still had to do when it exited) and under strace,
 // side by side in one run. `ioctlgrind record -- true` gives the command's fixed cost: Node's start,
-// loading the modules, setting up and closing the trace.
+// loading the modules, setting up and closing the trace. A run ten times longer shows the command
+// with that fixed cost spread out.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { timeItAsync } from './row.js';
 
 const EXITS = 100_000;
 const REPEAT = 5;
+const LONG_EXITS = 1_000_000;
+const LONG_REPEAT = 2;
 /** strace costs ten times the rest: fewer runs of it. */
 const STRACE_REPEAT = 2;
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -52,11 +55,12 @@ export async function benchRecord(): Promise<BenchRow[]> {
   const total: number[] = [];
   const traced: number[] = [];
   let raw = { recordBytes: 0, rawBytes: 0 };
+  const recordCommand = (argv: string[]) => run([process.execPath, CLI, 'record', '-o', output, '--', ...argv]);
   try {
     for (let i = 0; i < REPEAT; i++) {
       bare.push(await timeItAsync(() => run(target)));
       rmSync(output, { force: true }); // truncating the last run's 80 MB trace is not the recording's cost
-      command.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', output, '--', ...target])));
+      command.push(await timeItAsync(() => recordCommand(target)));
       fixed.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', join(dir, 'true.trace'), '--', 'true'])));
       rmSync(output, { force: true });
       const t = await timeItAsync(async () => {
@@ -69,9 +73,18 @@ export async function benchRecord(): Promise<BenchRow[]> {
       const s = i < STRACE_REPEAT ? await strace(target) : undefined;
       if (s !== undefined) traced.push(s);
     }
+    const long = [m.kvmmon, '--quiet', '--exits', String(LONG_EXITS), m.guests.exits];
+    const longBare: number[] = [];
+    const longCommand: number[] = [];
+    for (let i = 0; i < LONG_REPEAT; i++) {
+      longBare.push(await timeItAsync(() => run(long)));
+      rmSync(output, { force: true });
+      longCommand.push(await timeItAsync(() => recordCommand(long)));
+    }
+    const sizes = { trace: statSync(output).size };
     const b = median(bare);
-    const ms = (what: string, value: number, ratio = true): BenchRow => ({
-      bench: 'record', what, value: Math.round(value), unit: 'ms', ...(ratio ? { ratio: `${(value / b).toFixed(2)}x bare` } : {}),
+    const ms = (what: string, value: number, ratio = true, base = b): BenchRow => ({
+      bench: 'record', what, value: Math.round(value), unit: 'ms', ...(ratio ? { ratio: `${(value / base).toFixed(2)}x bare` } : {}),
     });
     const rows = [
       ms(`bare, ${EXITS.toLocaleString('en-US')} port-I/O exits`, b, false),
@@ -82,7 +95,10 @@ export async function benchRecord(): Promise<BenchRow[]> {
       ms('record() in this process: the whole call', median(total)),
     ];
     if (traced.length > 0) rows.push(ms('strace -f -e trace=ioctl -o /dev/null', median(traced)));
-    rows.push({ bench: 'record', what: 'trace size', value: Math.round(statSync(output).size / 1e6), unit: 'MB' });
+    const lb = median(longBare);
+    rows.push(ms(`bare, ${LONG_EXITS.toLocaleString('en-US')} port-I/O exits`, lb, false));
+    rows.push(ms('ioctlgrind record, a new process each run', median(longCommand), true, lb));
+    rows.push({ bench: 'record', what: `trace size, ${LONG_EXITS.toLocaleString('en-US')} exits`, value: Math.round(sizes.trace / 1e6), unit: 'MB' });
     rows.push({
       bench: 'record', what: 'raw log file (RAM on tmpfs), chunks reused', value: Math.round(raw.rawBytes / 1e6), unit: 'MB',
       ratio: `${Math.round(raw.recordBytes / 1e6)} MB of records through it`,

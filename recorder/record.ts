@@ -73,11 +73,35 @@ function claimOutput(path: string): void {
   }
 }
 
-/** The schema set, its stamp for the trace header and its rule tables. */
-async function loadSchemas(setId: string) {
+/** The schema set's stamp for the trace header, and its rule tables. */
+type Schemas = { stamp: string; tables: RuleTables };
+async function loadSchemas(setId: string): Promise<Schemas> {
   const [{ SchemaRegistry, schemaStamp }, { buildRuleTables }] = await Promise.all([import('../schemas/registry.js'), import('./rules.js')]);
   const set = SchemaRegistry.default().set(setId);
   return { stamp: schemaStamp(set), tables: buildRuleTables(set) };
+}
+
+/** What the trace needs, loaded while the target starts: the schemas, ingest and the open trace. */
+async function traceFor(options: RecordOptions, abi: Abi, setId: string, startedAt: string, early?: Schemas) {
+  const [schemas, { TraceWriter }, { Ingester }] = await Promise.all([early ?? loadSchemas(setId), import('../traces/writer.js'), import('./ingest.js')]);
+  const header: TraceHeader = {
+    format: 'ioctlgrind-trace',
+    formatVersion: 1,
+    tool: toolVersion(),
+    schemaSets: [schemas.stamp],
+    host: { hostname: hostname(), kernel: release(), arch: arch() },
+    command: options.command,
+    abi,
+    recorder: 'native',
+    exact: false,
+    memcheck: options.memcheck,
+    startedAt,
+  };
+  try {
+    return { writer: TraceWriter.create(options.output, header, { flushBytes: 4 << 20 }), schemas, Ingester };
+  } catch (e) {
+    throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
+  }
 }
 
 /** How long ingest waits once it has read everything the shims committed. */
@@ -107,26 +131,12 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     void target.exit.then((e) => (exit = e), () => {});
     let setup;
     try {
-      setup = await Promise.all([early ?? loadSchemas(setId), import('../traces/writer.js'), import('./ingest.js')]);
+      setup = await traceFor(options, abi, setId, startedAt, early);
     } catch (error) {
-      await target.exit; // the target runs to its end all the same, unrecorded
+      await target.exit.catch(() => undefined); // the target runs to its end all the same, unrecorded
       throw error;
     }
-    const [schemas, { TraceWriter }, { Ingester }] = setup;
-    const header: TraceHeader = {
-      format: 'ioctlgrind-trace',
-      formatVersion: 1,
-      tool: toolVersion(),
-      schemaSets: [schemas.stamp],
-      host: { hostname: hostname(), kernel: release(), arch: arch() },
-      command: options.command,
-      abi,
-      recorder: 'native',
-      exact: false,
-      memcheck: options.memcheck,
-      startedAt,
-    };
-    const writer = TraceWriter.create(options.output, header, { flushBytes: 4 << 20 });
+    const { writer, schemas, Ingester } = setup;
     try {
       const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => writer.write(e) });
       if (kept && cache !== null && !sameRuleTables(kept, schemas.tables)) {

@@ -67,7 +67,7 @@ describe.skipIf(kvmSkipReason)(`live ingest (${kvmSkipReason ?? 'real /dev/kvm'}
 
   it('records a long run through a few reused chunks, every exit in order', async () => {
     const m = buildMonitors();
-    const exits = 60000;
+    const exits = 150000; // 40 MB of records: ten chunks, were none handed back
     const rec = await recordCommand([m.kvmmon, '--quiet', '--exits', String(exits), m.guests.exits]);
     expect(rec.exit.status).toBe(0);
     const runs = rec.trace.filter((e) => e.type === 'ioctl' && e.request === 0xae80);

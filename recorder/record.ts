@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Abi } from '../schemas/model.js';
 import { toolVersion } from '../schemas/paths.js';
 import type { TraceHeader } from '../traces/events.js';
+import type { TraceWriter } from '../traces/writer.js';
 import { openTraceFile } from '../traces/trace-file.js';
 import { addonUnavailable } from '../vmx/host/driver.js';
 import { defaultRuleCache, keepRuleTables, keptRuleTables, sameRuleTables, SHIM_ABIS, type RuleTables } from './rule-cache.js';
@@ -36,7 +37,11 @@ export interface RecordResult {
   /** Nanoseconds spent running the target, and ingesting its raw logs into the trace after it ended. */
   targetNs: bigint;
   ingestNs: bigint;
+  /** The rule tables kept from an earlier recording differed from the schemas, and this one used them. */
+  staleRules: boolean;
 }
+
+export const STALE_RULES = "this recording used rule tables kept from an earlier one that differ from this ioctlgrind's schemas, so some regions may be missing or cut; the next recording uses new tables";
 
 /** Writes what the shim reads from its directory; returns the rule table prefix for IOCTLGRIND_RULES. */
 export function prepareRawDir(dir: string, tables: RuleTables): string {
@@ -64,12 +69,14 @@ function rawParent(): string {
   }
 }
 
-/** Creates the trace file, so that an unwritable output fails before the run. */
-function claimOutput(path: string): void {
+const cannotWrite = (e: unknown) => new RecordError(`cannot write the trace: ${(e as Error).message}`);
+
+/** Opens the trace file (its fd), so that an unwritable output fails before the run. */
+function claimOutput(path: string): number {
   try {
-    closeSync(openTraceFile(path));
+    return openTraceFile(path);
   } catch (e) {
-    throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
+    throw cannotWrite(e);
   }
 }
 
@@ -81,8 +88,8 @@ async function loadSchemas(setId: string): Promise<Schemas> {
   return { stamp: schemaStamp(set), tables: buildRuleTables(set) };
 }
 
-/** What the trace needs, loaded while the target starts: the schemas, ingest and the open trace. */
-async function traceFor(options: RecordOptions, abi: Abi, setId: string, startedAt: string, early?: Schemas) {
+/** What the trace needs, loaded while the target starts: the schemas, ingest and the trace writer on `fd`. */
+async function traceFor(options: RecordOptions, fd: number, abi: Abi, setId: string, startedAt: string, early?: Schemas) {
   const [schemas, { TraceWriter }, { Ingester }] = await Promise.all([early ?? loadSchemas(setId), import('../traces/writer.js'), import('./ingest.js')]);
   const header: TraceHeader = {
     format: 'ioctlgrind-trace',
@@ -98,9 +105,9 @@ async function traceFor(options: RecordOptions, abi: Abi, setId: string, started
     startedAt,
   };
   try {
-    return { writer: TraceWriter.create(options.output, header, { flushBytes: 4 << 20 }), schemas, Ingester };
+    return { writer: TraceWriter.onFd(options.output, fd, header, { flushBytes: 4 << 20 }), schemas, Ingester };
   } catch (e) {
-    throw new RecordError(`cannot write the trace: ${(e as Error).message}`);
+    throw cannotWrite(e);
   }
 }
 
@@ -115,12 +122,14 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
   const abi: Abi = elfAbi(resolveCommand(options.command[0]));
   const setId = options.schemaSet ?? 'kvm-linux';
-  claimOutput(options.output);
   const cache = options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache;
   const kept = cache === null ? undefined : keptRuleTables(cache, setId);
-  // Without kept tables the schemas come first (a first recording, or build/ not writable).
-  const early = kept ? undefined : await loadSchemas(setId);
+  // The schemas come first without kept tables (a first recording, or build/ not writable), and
+  // when IOCTLGRIND_SCHEMAS adds sets: a mistake in those is said before the target runs.
+  const early = kept && !process.env.IOCTLGRIND_SCHEMAS ? undefined : await loadSchemas(setId);
   if (early && cache !== null) keepRuleTables(cache, setId, early.tables);
+  const fd = claimOutput(options.output);
+  let writer: TraceWriter | undefined; // owns fd once it exists
   const rawDir = mkdtempSync(join(rawParent(), 'ioctlgrind-raw-')); // mode 0700
   try {
     const rules = prepareRawDir(rawDir, kept ?? early!.tables);
@@ -131,39 +140,43 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     void target.exit.then((e) => (exit = e), () => {});
     let setup;
     try {
-      setup = await traceFor(options, abi, setId, startedAt, early);
+      setup = await traceFor(options, fd, abi, setId, startedAt, early);
     } catch (error) {
-      await target.exit.catch(() => undefined); // the target runs to its end all the same, unrecorded
+      // The target runs to its end all the same, unrecorded; if it could not start, that is said.
+      await target.exit;
       throw error;
     }
-    const { writer, schemas, Ingester } = setup;
-    try {
-      const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => writer.write(e) });
-      if (kept && cache !== null && !sameRuleTables(kept, schemas.tables)) {
-        keepRuleTables(cache, setId, schemas.tables);
-        ingester.note(`the rule tables kept from an earlier recording (${cache}/${setId}.*) differ from this ioctlgrind's schemas; this recording used them, so some regions may be missing or cut; the next one uses the new tables`);
-      }
-      // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
-      // most of the trace is written by the time the target exits.
-      // If ingest fails, the target is left to run to its end all the same: then the failure is said.
-      let failure: { error: unknown } | undefined;
-      while (exit === undefined) {
-        let caughtUp = true;
-        try {
-          if (!failure) caughtUp = ingester.poll();
-        } catch (error) {
-          failure = { error };
-        }
-        await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
-      }
-      if (failure) throw failure.error;
-      const t1 = process.hrtime.bigint();
-      ingester.finish(exit);
-      return { exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes, targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1 };
-    } finally {
-      writer.close();
+    const { schemas, Ingester } = setup;
+    const trace = (writer = setup.writer);
+    const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => trace.write(e) });
+    const staleRules = kept !== undefined && !sameRuleTables(kept, schemas.tables);
+    if (staleRules) {
+      keepRuleTables(cache as string, setId, schemas.tables);
+      ingester.note(`${STALE_RULES} (${cache}/${setId}.*)`);
     }
+    // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
+    // most of the trace is written by the time the target exits.
+    // If ingest fails, the target is left to run to its end all the same: then the failure is said.
+    let failure: { error: unknown } | undefined;
+    while (exit === undefined) {
+      let caughtUp = true;
+      try {
+        if (!failure) caughtUp = ingester.poll();
+      } catch (error) {
+        failure = { error };
+      }
+      await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
+    }
+    if (failure) throw failure.error;
+    const t1 = process.hrtime.bigint();
+    ingester.finish(exit);
+    return {
+      exit, events: ingester.emitted, dropped: ingester.dropped, recordBytes: ingester.recordBytes, rawBytes: ingester.rawBytes,
+      targetNs: t1 - t0, ingestNs: process.hrtime.bigint() - t1, staleRules,
+    };
   } finally {
+    if (writer) writer.close();
+    else closeSync(fd);
     rmSync(rawDir, { recursive: true, force: true });
   }
 }

@@ -2,9 +2,10 @@
 // can start its target before it loads the schemas (about 35 ms with the tables built). The copy is
 // checked against freshly built tables once the schemas are loaded, while the target runs: a table
 // that changed (new schemas, a new ioctlgrind) is replaced, and the recording that used the old one
-// says so in a note. Where build/ is not writable every recording builds its tables first.
+// says so in a note (and record warns). Where build/rules is not writable every recording builds its
+// tables first.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Abi } from '../schemas/model.js';
 import { packageRoot } from '../schemas/paths.js';
@@ -15,29 +16,41 @@ export const SHIM_ABIS: (keyof RuleTables)[] = ['lp64', 'ilp32'];
 /** Where record keeps them unless told otherwise. */
 export const defaultRuleCache = () => join(packageRoot(), 'build', 'rules');
 
-/** The tables kept for this set, or undefined when there are none (or not for every ABI). */
+/**
+ * The tables kept for this set, or undefined when there are none (or not for every ABI), or when
+ * the folder is not writable: tables that could not be replaced once found stale are not used.
+ */
 export function keptRuleTables(folder: string, setId: string): RuleTables | undefined {
   try {
+    accessSync(folder, constants.W_OK);
     return { lp64: readFileSync(join(folder, `${setId}.lp64`)), ilp32: readFileSync(join(folder, `${setId}.ilp32`)) };
   } catch {
     return undefined;
   }
 }
 
-/** Keeps the tables for the next recording; false when build/ is not writable. */
+let asides = 0;
+
+/** Keeps the tables for the next recording; false when the folder is not writable. */
 export function keepRuleTables(folder: string, setId: string, tables: RuleTables): boolean {
   try {
     mkdirSync(folder, { recursive: true });
-    for (const abi of SHIM_ABIS) {
-      // Written aside and renamed: a recording starting meanwhile reads the old table or the new one.
-      const path = join(folder, `${setId}.${abi}`);
-      writeFileSync(`${path}.${process.pid}`, tables[abi]);
-      renameSync(`${path}.${process.pid}`, path);
-    }
-    return true;
   } catch {
     return false;
   }
+  for (const abi of SHIM_ABIS) {
+    // Written aside and renamed: a recording starting meanwhile reads the old table or the new one.
+    const path = join(folder, `${setId}.${abi}`);
+    const aside = `${path}.${process.pid}.${++asides}`;
+    try {
+      writeFileSync(aside, tables[abi]);
+      renameSync(aside, path);
+    } catch {
+      rmSync(aside, { force: true });
+      return false;
+    }
+  }
+  return true;
 }
 
 export function sameRuleTables(a: RuleTables, b: RuleTables): boolean {

@@ -1,6 +1,7 @@
 // The shim's raw logs read directly: their mode, and what ingest makes of truncated or corrupt ones
 // (untrusted bytes: every complete record is kept and one note says what was wrong).
 
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,8 @@ import { ingest } from '../recorder/ingest.js';
 import { parseRawLog } from '../recorder/rawlog.js';
 import { record } from '../recorder/record.js';
 import { RecordError } from '../recorder/spawn.js';
+import { TraceReader } from '../traces/reader.js';
+import { cli } from './support/cli.js';
 import { buildMonitors, kvmSkipReason, shimOnly, tempDir } from './support/monitors.js';
 
 const rawRun = () => shimOnly([buildMonitors().guests.real]);
@@ -78,5 +81,34 @@ describe('user errors', () => {
     const err = await record({ command: ['true'], output: '/nonexistent-dir/x.trace', memcheck: false }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(RecordError);
     expect((err as Error).message).toMatch(/^(cannot write the trace: ENOENT|\/dev\/kvm is not usable)/);
+  });
+
+  it.skipIf(kvmSkipReason)('schema sets IOCTLGRIND_SCHEMAS cannot load are said before the target runs, the old trace kept', () => {
+    const dir = tempDir('ioctlgrind-err-');
+    const out = join(dir, 'x.trace');
+    writeFileSync(out, 'an earlier trace');
+    const r = cli(['record', '-o', out, '--', 'sh', '-c', 'echo TARGET RAN'], { env: { ...process.env, IOCTLGRIND_SCHEMAS: join(dir, 'missing') } });
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toContain('TARGET RAN');
+    expect(r.stderr.trim().split('\n')).toEqual([`ioctlgrind: ${join(dir, 'missing')}: no such schema folder or file`]);
+    expect(readFileSync(out, 'utf8')).toBe('an earlier trace');
+  });
+});
+
+describe.skipIf(kvmSkipReason)(`the trace written into a FIFO (${kvmSkipReason ?? 'real /dev/kvm'})`, () => {
+  it('is opened once, while another process reads it', async () => {
+    const dir = tempDir('ioctlgrind-fifo-');
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const got = join(dir, 'got.trace');
+    const reader = spawn('sh', ['-c', `cat "${fifo}" > "${got}"`]);
+    const read = new Promise((done) => reader.once('exit', done));
+    const m = buildMonitors();
+    const rec = await record({ command: [m.kvmmon, '--quiet', m.guests.real], output: fifo, memcheck: false, ruleCache: null });
+    await read;
+    expect(rec.exit.status).toBe(0);
+    const trace = [...TraceReader.open(got)];
+    expect(trace.length).toBe(rec.events);
+    expect(trace.at(-1)).toMatchObject({ type: 'exit', status: 0 });
   });
 });

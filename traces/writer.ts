@@ -44,11 +44,19 @@ export class TraceWriter {
   static create(path: string, header: TraceHeader, options: TraceWriterOptions = {}): TraceWriter {
     const fd = openTraceFile(path);
     try {
-      fs.writeSync(fd, MAGIC);
+      return TraceWriter.onFd(path, fd, header, options);
     } catch (error) {
       fs.closeSync(fd);
       throw error;
     }
+  }
+
+  /**
+   * Writes a trace to `fd`, which openTraceFile opened for `path` (record claims its output before
+   * the target starts, and a FIFO can be opened only once). The writer owns `fd` once this returns.
+   */
+  static onFd(path: string, fd: number, header: TraceHeader, options: TraceWriterOptions = {}): TraceWriter {
+    fs.writeSync(fd, MAGIC);
     const writer = new TraceWriter(path, fd, options);
     writer.append(header);
     writer.flush();

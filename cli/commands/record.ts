@@ -20,12 +20,13 @@ export const recordCommand: CommandModule<object, { output: string; memcheck: bo
   handler: async (argv) => {
     const rest = (argv as unknown as { '--'?: (string | number)[] })['--'] ?? [];
     const command = [...(argv.command ?? []), ...rest].map(String);
-    const [{ record }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
+    const [{ record, STALE_RULES }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
     try {
       const result = await record({ command, output: argv.output, memcheck: argv.memcheck });
       if (result.dropped > 0) {
         process.stderr.write(`ioctlgrind: warning: ${result.dropped} records were lost: a raw log could not grow (point IOCTLGRIND_RAWDIR at a bigger file system)\n`);
       }
+      if (result.staleRules) process.stderr.write(`ioctlgrind: warning: ${STALE_RULES}\n`);
       process.exitCode = result.exit.status;
     } catch (e) {
       throw e instanceof RecordError ? new UserError(e.message, e.exitCode) : e;

@@ -40,7 +40,7 @@ struct region {
   int32_t index;    /* the array element, or -1: the role as it is */
   uint64_t addr;
   uint32_t length;
-  uint8_t kept;     /* REG_KEPT: a later entry may refer to these bytes */
+  uint8_t kept;     /* REG_KEPT: a later entry or exit may refer to these bytes */
   uint64_t same_as; /* REG_SAME: the exit record holding these bytes, or 0 */
   const uint8_t *written; /* where fill_regions put the data */
 };

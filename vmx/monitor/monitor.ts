@@ -14,7 +14,6 @@ import { errnoName, type Driver } from '../driver.js';
 import { KvmCallError, KvmClient, type Fields } from './kvm-client.js';
 import type { GuestMode } from './choices.js';
 
-
 /** How a run ended. */
 export type GuestEnd = 'exit-port' | 'hlt' | 'shutdown' | 'internal-error' | 'fail-entry' | 'exit-limit' | 'unexpected-exit';
 

@@ -5,7 +5,8 @@
  *     CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1). The slots are write-protected; the first
  *     write to a page, by the monitor or by KVM for the guest, stops in the kernel and a shim thread
  *     notes the page, queues it and lifts the protection. At the next KVM_RUN the queued pages are
- *     protected again and recorded. A run with nothing written costs no system call at all.
+ *     protected again and recorded. A run with nothing written costs no system call at all. A page
+ *     written at run after run is left unprotected for a while instead (see hot pages below).
  *  2. userfaultfd write-protect, asynchronous, with PAGEMAP_SCAN (Linux 6.7+, allowed with
  *     UFFD_USER_MODE_ONLY): the kernel clears the page's protection itself; at each KVM_RUN a
  *     read-only scan finds written pages and a protecting scan of just those records them. One
@@ -88,6 +89,26 @@ static int mode_known;
 static uint64_t queue[QUEUE];
 static _Atomic uint64_t q_head, q_tail;
 static _Atomic int q_overflow; /* the queue was full: look at every slot's dirty bits */
+
+/* TRACK_SYNC: hot pages. A page written at run after run (a stack, a counter, a BIOS data area)
+ * would cost a fault round trip through the fault thread at each run, and a protection again
+ * (a TLB flush, and KVM drops its mappings of the page): booting QEMU paid that about 2,000 times.
+ * A page recorded again within HOT_NEAR flushes is left unprotected instead, and each flush
+ * compares it with a copy of what was last recorded and records it when it changed; once it has
+ * stayed the same for HOT_IDLE flushes it is protected again. The set is used by one flush at a
+ * time (hot_busy); a flush that finds it busy leaves it to the one that has it, and waits for that
+ * flush to finish before its KVM_RUN like for any flush in flight. */
+#define HOT_MAX 32
+#define HOT_NEAR 4
+#define HOT_IDLE 16
+#define RECENT 1024 /* when each page was last recorded, by a hash of its address (a hint: collisions only lose it) */
+
+struct hot_page { uint64_t page; uint32_t idle; uint8_t copy[PAGE]; };
+static struct hot_page hot[HOT_MAX];
+static int nhot;
+static atomic_flag hot_busy;
+static _Atomic uint64_t flush_gen;
+static struct { _Atomic uint64_t page, gen; } recent[RECENT];
 
 static void emit(uint32_t why, uint64_t addr, const uint8_t *data, uint64_t len) {
   while (len) {
@@ -188,18 +209,85 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+static int hot_index(uint64_t page) {
+  for (int i = 0; i < nhot; i++)
+    if (hot[i].page == page) return i;
+  return -1;
+}
+
+/* Records a hot page when it changed since its copy was taken; returns 1 when it did. */
+static int hot_record(struct hot_page *h) {
+  uint8_t now[PAGE];
+  if (read_self(now, h->page, PAGE) != (int)PAGE || memcmp(now, h->copy, PAGE) == 0) return 0;
+  memcpy(h->copy, now, PAGE);
+  emit(MEM_WRITE, h->page, h->copy, PAGE);
+  return 1;
+}
+
+/* With hot_busy held: a page written again soon after it was last recorded joins the hot pages,
+ * unprotected (the fault thread lifted its protection), recorded here; returns 1 when the page is
+ * hot and recorded. */
+static int heat(uint64_t page, uint64_t gen) {
+  size_t at = (size_t)(((page / PAGE) * 0x9e3779b97f4a7c15ull) >> 54) % RECENT;
+  uint64_t last = atomic_load_explicit(&recent[at].page, memory_order_relaxed) == page
+                      ? atomic_load_explicit(&recent[at].gen, memory_order_relaxed) : 0;
+  atomic_store_explicit(&recent[at].page, page, memory_order_relaxed);
+  atomic_store_explicit(&recent[at].gen, gen, memory_order_relaxed);
+  int i = hot_index(page);
+  if (i >= 0) { /* hot already: the fault thread queued it again after a race with a protection */
+    hot_record(&hot[i]);
+  } else {
+    if (!last || gen - last > HOT_NEAR || nhot == HOT_MAX) return 0;
+    i = nhot;
+    hot[i].page = page;
+    if (read_self(hot[i].copy, page, PAGE) != (int)PAGE) return 0;
+    nhot++;
+    emit(MEM_WRITE, page, hot[i].copy, PAGE);
+  }
+  hot[i].idle = 0;
+  return 1;
+}
+
+/* Each flush: record the hot pages that changed; protect again those that stayed the same for
+ * HOT_IDLE flushes (then look once more: a write just before the protection is recorded too). A
+ * page whose slot is gone is dropped. */
+static void hot_flush(void) {
+  if (atomic_flag_test_and_set(&hot_busy)) return;
+  for (int i = 0; i < nhot;) {
+    struct hot_page *h = &hot[i];
+    uint64_t index;
+    if (!slot_of_page(h->page, &index)) {
+      hot[i] = hot[--nhot]; /* its slot is gone */
+      continue;
+    }
+    if (hot_record(h)) {
+      h->idle = 0;
+    } else if (++h->idle >= HOT_IDLE) {
+      protect(h->page, PAGE);
+      hot_record(h); /* a write just before the protection */
+      hot[i] = hot[--nhot];
+      continue;
+    }
+    i++;
+  }
+  atomic_flag_clear(&hot_busy);
+}
+
 /* Record a batch of written pages: protect them again, then read them, so that a write after the
  * protection faults again and is queued again. Adjacent pages share one UFFDIO_WRITEPROTECT (each
  * call flushes TLBs and makes KVM drop its mappings of the range) and one memory record. */
-static void record_pages(uint64_t *pages, size_t n) {
+static void record_pages(uint64_t *pages, size_t n, uint64_t gen) {
   size_t kept = 0;
+  int hot_mine = !atomic_flag_test_and_set(&hot_busy);
   for (size_t i = 0; i < n; i++) {
     uint64_t index;
     struct slot *s = slot_of_page(pages[i], &index);
     if (!s) continue;
     atomic_fetch_and(&s->dirty[index / 64], ~(1ull << (index % 64)));
+    if (hot_mine && heat(pages[i], gen)) continue;
     pages[kept++] = pages[i];
   }
+  if (hot_mine) atomic_flag_clear(&hot_busy);
   qsort(pages, kept, sizeof *pages, cmp_u64);
   for (size_t i = 0; i < kept;) {
     size_t j = i + 1;
@@ -211,6 +299,8 @@ static void record_pages(uint64_t *pages, size_t n) {
 }
 
 static void sync_flush(void) {
+  uint64_t gen = atomic_fetch_add(&flush_gen, 1) + 1;
+  hot_flush();
   uint64_t batch[256];
   size_t n = 0;
   for (;;) {
@@ -220,11 +310,11 @@ static void sync_flush(void) {
     if (!atomic_compare_exchange_weak(&q_tail, &tail, tail + 1)) continue;
     batch[n++] = page;
     if (n == 256) {
-      record_pages(batch, n);
+      record_pages(batch, n, gen);
       n = 0;
     }
   }
-  if (n) record_pages(batch, n);
+  if (n) record_pages(batch, n, gen);
   if (!atomic_exchange(&q_overflow, 0)) return;
   int top = atomic_load(&slots_top);
   for (int i = 0; i < top; i++) {
@@ -234,7 +324,7 @@ static void sync_flush(void) {
       n = 0;
       for (uint64_t bits = atomic_load(&s->dirty[w]); bits; bits &= bits - 1)
         batch[n++] = s->uaddr + (w * 64 + (uint64_t)__builtin_ctzll(bits)) * PAGE;
-      record_pages(batch, n);
+      record_pages(batch, n, gen);
     }
   }
 }
@@ -524,6 +614,9 @@ void guestmem_after_fork(void) {
   atomic_store(&q_tail, 0);
   atomic_store(&q_overflow, 0);
   atomic_store(&flushing, 0); /* a flush the parent's other threads had in flight is not ours */
+  nhot = 0;
+  atomic_flag_clear(&hot_busy);
+  memset(recent, 0, sizeof recent);
   if (uffd >= 0) real_close(uffd);
   if (pagemap_fd >= 0) real_close(pagemap_fd);
   uffd = pagemap_fd = -1;

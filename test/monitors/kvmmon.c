@@ -4,13 +4,17 @@
  * the ioctls the recorder must capture well: MSRs, CPUID, a VFIO device, a /dev/kvm attribute.
  *
  *   kvmmon [--mode real|prot32|long] [--vcpus N] [--exit-code N] [--exits N] [--quiet]
- *          [--fork] [--spawn] [--check-errno] [--uninit] [--kick] [--memfd] [--msr-filter] GUEST.bin
+ *          [--fork] [--spawn] [--check-errno] [--uninit] [--kick] [--memfd] [--msr-filter] [--stamp]
+ *          GUEST.bin
  *
  * --memfd backs guest RAM with a memfd mapped shared, as QEMU's memory-backend-memfd does.
  * --kick interrupts vCPU 0 with a signal every millisecond, as QEMU kicks its vCPU threads, so
  * that KVM_RUN returns EINTR now and then.
  * --msr-filter sets an MSR filter whose ranges carry bitmaps (pointers inside array elements),
  * filled with msr_filter_byte(); the guest's MSRs stay allowed.
+ * --stamp: serving the n-th exit to port 0x80, the monitor writes "STMP" and n into the page at
+ * STAMP_AT when n % 64 < 24, and leaves it alone otherwise: a page written at run after run, then
+ * not for a while.
  *   kvmmon --child       (what --fork execs and --spawn starts: a few ioctls on /dev/kvm, exit 0)
  *
  * Exit status: the byte the guest writes to port 0xf4; 1 on a monitor error; 3 when --check-errno
@@ -37,13 +41,14 @@
 #define LOAD_AT 0x1000u
 #define EXITS_COUNT_AT 0x0ff8u
 #define WRITE_TARGET 0x3000u
+#define STAMP_AT 0x20000u
 #define MSR_SYSENTER_CS 0x174u
 
 enum mode { REAL, PROT32, LONG };
 
 static struct {
   enum mode mode;
-  int vcpus, exit_code, quiet, fork, spawn, check_errno, uninit, kick, memfd, msr_filter;
+  int vcpus, exit_code, quiet, fork, spawn, check_errno, uninit, kick, memfd, msr_filter, stamp;
   long exits;
   const char *guest;
 } opt = {.mode = REAL, .vcpus = 1, .exits = -1};
@@ -189,6 +194,12 @@ static int port_io(struct vcpu *v) {
   case 0xf4:
     opt.exit_code = data[0];
     return 1;
+  case 0x80:
+    if (opt.stamp) {
+      static uint32_t served; /* the exits guest runs on one vCPU */
+      if (++served % 64 < 24) memcpy(ram + STAMP_AT, "STMP", 4), memcpy(ram + STAMP_AT + 4, &served, 4);
+    }
+    return 0;
   default:
     return 0;
   }
@@ -377,6 +388,7 @@ static void parse(int argc, char **argv) {
     else if (!strcmp(a, "--kick")) opt.kick = 1;
     else if (!strcmp(a, "--memfd")) opt.memfd = 1;
     else if (!strcmp(a, "--msr-filter")) opt.msr_filter = 1;
+    else if (!strcmp(a, "--stamp")) opt.stamp = 1;
     else opt.guest = a;
     (void)next;
   }

@@ -55,13 +55,13 @@ export async function benchRecord(): Promise<BenchRow[]> {
   const total: number[] = [];
   const traced: number[] = [];
   let raw = { recordBytes: 0, rawBytes: 0 };
-  const recordCommand = (argv: string[]) => run([process.execPath, CLI, 'record', '-o', output, '--', ...argv]);
+  const recordCommand = (argv: string[], trace = output) => run([process.execPath, CLI, 'record', '-o', trace, '--', ...argv]);
   try {
     for (let i = 0; i < REPEAT; i++) {
       bare.push(await timeItAsync(() => run(target)));
       rmSync(output, { force: true }); // truncating the last run's 80 MB trace is not the recording's cost
       command.push(await timeItAsync(() => recordCommand(target)));
-      fixed.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', join(dir, 'true.trace'), '--', 'true'])));
+      fixed.push(await timeItAsync(() => recordCommand(['true'], join(dir, 'true.trace'))));
       rmSync(output, { force: true });
       const t = await timeItAsync(async () => {
         const r = await record({ command: target, output, memcheck: false });

@@ -268,7 +268,7 @@ export class Ingester {
     const at = (body: Body<TraceEvent>, eventPid = pid) => this.queue.push(this.pending(r.seq, pid, eventPid, r.tid, r.time, body));
     switch (b.type) {
       case 'ioctlEnter':
-        for (const region of b.regions) if (region.sameAs !== undefined) this.fillSame(f, region);
+        this.fillSame(f, b.regions);
         f.enters.set(r.offset, { record: r, body: b });
         break;
       case 'ioctlExit': {
@@ -278,7 +278,7 @@ export class Ingester {
           break;
         }
         f.enters.delete(b.enterOffset);
-        for (const region of b.regions) if (region.sameAs !== undefined) this.fillSame(f, region);
+        this.fillSame(f, b.regions);
         this.keep(f, r.offset, b.regions);
         const body: Body<IoctlEvent> = {
           type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg, ret: b.ret, errno: b.errno,
@@ -335,12 +335,15 @@ export class Ingester {
     }
   }
 
-  /** A region that names an earlier exit region's bytes instead of carrying them. */
-  private fillSame(f: Followed, region: RawRegion): void {
-    const kept = f.kept.get(region.addr);
-    const data = [kept, kept?.before].find((k) => k?.offset === region.sameAs)?.data;
-    if (data && data.length === region.length) region.data = data;
-    else region.problem ??= 'its bytes were to come from an earlier exit record that is not in the log';
+  /** Regions that name an earlier exit region's bytes instead of carrying them get those bytes. */
+  private fillSame(f: Followed, regions: RawRegion[]): void {
+    for (const region of regions) {
+      if (region.sameAs === undefined) continue;
+      const kept = f.kept.get(region.addr);
+      const data = [kept, kept?.before].find((k) => k?.offset === region.sameAs)?.data;
+      if (data && data.length === region.length) region.data = data;
+      else region.problem ??= 'its bytes were to come from an earlier exit record that is not in the log';
+    }
   }
 
   /** A note from the recorder itself, placed before the target's first event. */

@@ -86,7 +86,6 @@ class Malformed extends Error {}
 
 const pad8 = (n: number) => (n + 7) & ~7;
 
-/** A view of `len` bytes of a record: records are parsed from a private copy of the log's bytes. */
 /**
  * A private copy of some whole records, read through a DataView: faster than Buffer's methods,
  * and views of it (region bytes) stay valid after the log's chunk is written again.

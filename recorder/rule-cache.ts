@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Abi } from '../schemas/model.js';
 import { packageRoot } from '../schemas/paths.js';
 
-export type RuleTables = Record<Abi & ('lp64' | 'ilp32'), Buffer>;
+export type RuleTables = Record<Extract<Abi, 'lp64' | 'ilp32'>, Buffer>;
 export const SHIM_ABIS: (keyof RuleTables)[] = ['lp64', 'ilp32'];
 
 /** Where record keeps them unless told otherwise. */

@@ -351,8 +351,7 @@ long record_ioctl(int fd, unsigned long request, void *argp, int saved_errno) {
     }
   }
   uint64_t exit_off = enter ? write_exit(enter, ret, err, &p, t_end) : 0;
-  if (exit_off && memo && p.n > fixed && p.r[fixed].kept && p.r[fixed].written)
-    run_memo_keep(memo, exit_off, p.r[fixed].written);
+  if (exit_off && p.n > fixed && p.r[fixed].kept) run_memo_keep(memo, exit_off, p.r[fixed].written);
   if (ret >= 0) {
     if (shim_valgrind)
       for (int i = 0; i < p.n; i++)

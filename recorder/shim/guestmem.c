@@ -105,7 +105,7 @@ static _Atomic int q_overflow; /* the queue was full: look at every slot's dirty
 
 struct hot_page { uint64_t page; uint32_t idle; uint8_t copy[PAGE]; };
 static struct hot_page hot[HOT_MAX];
-static int nhot;
+static _Atomic int nhot; /* changed only with hot_busy held; read without it to skip an empty set */
 static atomic_flag hot_busy;
 static _Atomic uint64_t flush_gen;
 static struct { _Atomic uint64_t page, gen; } recent[RECENT];
@@ -252,7 +252,8 @@ static int heat(uint64_t page, uint64_t gen) {
  * HOT_IDLE flushes (then look once more: a write just before the protection is recorded too). A
  * page whose slot is gone is dropped. */
 static void hot_flush(void) {
-  if (atomic_flag_test_and_set(&hot_busy)) return;
+  /* Most monitors write no page between runs: an empty set costs a run one load, not a lock. */
+  if (!atomic_load_explicit(&nhot, memory_order_relaxed) || atomic_flag_test_and_set(&hot_busy)) return;
   for (int i = 0; i < nhot;) {
     struct hot_page *h = &hot[i];
     uint64_t index;

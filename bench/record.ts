@@ -1,9 +1,10 @@
 // Recording cost: the exit-heavy sample monitor (100,000 port-I/O exits) run bare, under
-// `ioctlgrind record` as a user runs it (a new Node process each time), under record() in this
-// process (the target's own time, and what ingest still had to do when it exited) and under strace,
-// side by side in one run. `ioctlgrind record -- true` gives the command's fixed cost: Node's start,
-// loading the modules, setting up and closing the trace. A run ten times longer shows the command
-// with that fixed cost spread out.
+// `ioctlgrind record` as a user runs it (bin/ioctlgrind: the launcher starts the target, a new Node
+// process follows it), under Node's record without the launcher (node dist/cli/main.js), under
+// record() in this process (the target's own time, and what ingest still had to do when it exited)
+// and under strace, side by side in one run. `ioctlgrind record -- true` gives the command's fixed
+// cost: Node's start, loading the modules, setting up and closing the trace. A run ten times longer
+// shows the command with that fixed cost spread out.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { record } from '../recorder/record.js';
 import { buildMonitors, kvmSkipReason } from '../test/support/monitors.js';
+import { packageRoot } from '../schemas/paths.js';
 import type { BenchRow } from './row.js';
 import { timeItAsync } from './row.js';
 
@@ -22,6 +24,7 @@ const LONG_REPEAT = 2;
 /** strace costs ten times the rest: fewer runs of it. */
 const STRACE_REPEAT = 2;
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const BIN = join(packageRoot(), 'bin', 'ioctlgrind');
 
 function run(argv: string[]): Promise<void> {
   return new Promise((done, fail) => {
@@ -49,18 +52,23 @@ export async function benchRecord(): Promise<BenchRow[]> {
   const output = join(dir, 'bench.trace');
   const bare: number[] = [];
   const command: number[] = [];
+  const nodeCommand: number[] = [];
   const fixed: number[] = [];
   const side: number[] = [];
   const ingest: number[] = [];
   const total: number[] = [];
   const traced: number[] = [];
   let raw = { recordBytes: 0, rawBytes: 0 };
-  const recordCommand = (argv: string[], trace = output) => run([process.execPath, CLI, 'record', '-o', trace, '--', ...argv]);
+  const recordCommand = (argv: string[], trace = output) => run([BIN, 'record', '-o', trace, '--', ...argv]);
   try {
+    // The launcher starts targets once rule tables are kept (the first recording keeps them).
+    await recordCommand(['true'], join(dir, 'true.trace'));
     for (let i = 0; i < REPEAT; i++) {
       bare.push(await timeItAsync(() => run(target)));
       rmSync(output, { force: true }); // truncating the last run's 80 MB trace is not the recording's cost
       command.push(await timeItAsync(() => recordCommand(target)));
+      rmSync(output, { force: true });
+      nodeCommand.push(await timeItAsync(() => run([process.execPath, CLI, 'record', '-o', output, '--', ...target])));
       fixed.push(await timeItAsync(() => recordCommand(['true'], join(dir, 'true.trace'))));
       rmSync(output, { force: true });
       const t = await timeItAsync(async () => {
@@ -89,6 +97,7 @@ export async function benchRecord(): Promise<BenchRow[]> {
     const rows = [
       ms(`bare, ${EXITS.toLocaleString('en-US')} port-I/O exits`, b, false),
       ms('ioctlgrind record, a new process each run', median(command)),
+      ms('  the same without the launcher: node dist/cli/main.js record', median(nodeCommand)),
       ms('  its fixed cost: ioctlgrind record -- true', median(fixed), false),
       ms('record() in this process: the target running with the shim', median(side)),
       ms('record() in this process: ingest left when the target exited', median(ingest), false),

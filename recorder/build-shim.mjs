@@ -4,7 +4,8 @@
 // Then it finds what ld.so's `$LIB` expands to for each class (lib/x86_64-linux-gnu on Debian,
 // lib64 on Fedora, ...) and links build/<that>/libioctlgrind.so to the shim of that class, so that
 // one LD_PRELOAD=build/$LIB/libioctlgrind.so serves a process tree that mixes 32- and 64-bit
-// programs. build/shim.json records the expansions found.
+// programs. build/shim.json records the expansions found. Last it builds `record`'s launcher,
+// build/ioctlgrind-record (recorder/launcher/launch.c), told which LD_PRELOAD path to give each class.
 // Run by `npm install`; plain JavaScript so that it needs nothing compiled first.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -78,3 +79,10 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 writeFileSync(join(build, 'shim.json'), `${JSON.stringify({ lib: libs }, null, 2)}\n`);
+
+// The same choice recorder/spawn.ts's preloadPath makes, relative to the package root.
+const preload = (name) => (libs[name] ? 'build/$LIB/libioctlgrind.so' : `build/${name}/libioctlgrind.so`);
+const launcher = join(build, 'ioctlgrind-record');
+const defines = [`-DPRELOAD_LP64="${preload('x86_64')}"`, `-DPRELOAD_ILP32="${preload('i386')}"`];
+if (compile(['-O2', '-Wall', '-Wextra', ...defines, '-o', launcher, join(root, 'recorder', 'launcher', 'launch.c')])) console.log(`ioctlgrind: built ${launcher}`);
+else console.log(`ioctlgrind: ${cc} could not build ${launcher}; record starts its target from Node`);

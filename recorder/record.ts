@@ -1,9 +1,10 @@
 // `ioctlgrind record`: prepare a private directory for the shim (sequence counter, rule tables),
 // run the target under it, and ingest what it writes into a trace while it runs. The target starts
-// as early as it can: the schemas, the trace writer and ingest are loaded while it starts (the user
-// waits for Node's start and the command line already).
+// as early as it can: the schemas, the trace writer and ingest are loaded while it starts. From
+// bin/ioctlgrind it starts earlier still: the launcher (recorder/launcher/launch.c) starts it before
+// Node, and Node follows it here through recordAttached().
 
-import { accessSync, closeSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdtempSync, readFile, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +115,35 @@ async function traceFor(options: RecordOptions, fd: number, abi: Abi, setId: str
 /** How long ingest waits once it has read everything the shims committed. */
 const IDLE_MS = 5;
 
+/** A target bin/ioctlgrind's launcher (recorder/launcher/launch.c) started under the shim. */
+export interface Attached {
+  pid: number;
+  /** A pipe the launcher writes "STATUS SIGNAL" to when the target has ended, then closes. */
+  endFd: number;
+  /** The trace, opened as openTraceFile does. */
+  traceFd: number;
+  abi: Abi;
+  /** CLOCK_MONOTONIC nanoseconds, and the wall clock in milliseconds, just before the target started. */
+  t0: bigint;
+  startedMs: number;
+  /** The raw directory the launcher prepared (prepareRawDir's layout); removed here when done. */
+  rawDir: string;
+}
+
+/** A started target, by record() or the launcher: where its raw logs and trace go, and how it ends. */
+interface Following {
+  pid: number;
+  exit: Promise<TargetExit>;
+  fd: number;
+  rawDir: string;
+  abi: Abi;
+  t0: bigint;
+  startedAt: string;
+  /** The rule tables the shim was given when they came from the cache; checked against the schemas. */
+  kept?: RuleTables;
+  early?: Schemas;
+}
+
 export async function record(options: RecordOptions): Promise<RecordResult> {
   if (options.command.length === 0) throw new RecordError('say which command to record: ioctlgrind record -- CMD ARGS...');
   requireKvm();
@@ -122,25 +152,72 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
   const abi: Abi = elfAbi(resolveCommand(options.command[0]));
   const setId = options.schemaSet ?? 'kvm-linux';
-  const cache = options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache;
+  const cache = ruleCache(options);
   const kept = cache === null ? undefined : keptRuleTables(cache, setId);
   // The schemas come first without kept tables (a first recording, or build/ not writable), and
   // when IOCTLGRIND_SCHEMAS adds sets: a mistake in those is said before the target runs.
   const early = kept && !process.env.IOCTLGRIND_SCHEMAS ? undefined : await loadSchemas(setId);
   if (early && cache !== null) keepRuleTables(cache, setId, early.tables);
   const fd = claimOutput(options.output);
-  let writer: TraceWriter | undefined; // owns fd once it exists
-  const rawDir = mkdtempSync(join(rawParent(), 'ioctlgrind-raw-')); // mode 0700
+  let followed = false; // follow() closes fd
+  let rawDir: string | undefined;
   try {
+    rawDir = mkdtempSync(join(rawParent(), 'ioctlgrind-raw-')); // mode 0700
     const rules = prepareRawDir(rawDir, kept ?? early!.tables);
     const startedAt = new Date().toISOString();
     const t0 = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
     const target = runTarget({ command: options.command, abi, rawDir, rules, memcheck: options.memcheck });
+    followed = true;
+    return await follow(options, { pid: target.pid, exit: target.exit, fd, rawDir, abi, t0, startedAt, kept, early });
+  } finally {
+    if (!followed) closeSync(fd);
+    if (rawDir) rmSync(rawDir, { recursive: true, force: true });
+  }
+}
+
+/** record() for a target the launcher started: the same trace, from the launcher's fds and raw logs. */
+export async function recordAttached(options: RecordOptions, attached: Attached): Promise<RecordResult> {
+  const { pid, endFd, traceFd: fd, rawDir, abi, t0 } = attached;
+  try {
+    let kept: RuleTables | undefined;
+    try {
+      kept = { lp64: readFileSync(join(rawDir, 'rules.lp64')), ilp32: readFileSync(join(rawDir, 'rules.ilp32')) };
+    } catch {
+      // the launcher's copy is gone: nothing to check
+    }
+    const startedAt = new Date(attached.startedMs).toISOString();
+    return await follow(options, { pid, exit: endFromLauncher(endFd, pid), fd, rawDir, abi, t0, startedAt, kept });
+  } finally {
+    rmSync(rawDir, { recursive: true, force: true });
+  }
+}
+
+/** How the target ended, as the launcher says it; a launcher gone without saying is an error. */
+function endFromLauncher(fd: number, pid: number): Promise<TargetExit> {
+  return new Promise((done, fail) =>
+    readFile(fd, 'latin1', (error, text) => {
+      closeSync(fd);
+      const [status, signal] = (text ?? '').trim().split(' ').map(Number);
+      if (error || !(status >= 0 && status <= 255 && signal >= 0)) {
+        fail(new RecordError("the launcher ended before the target did (it was killed?); the trace holds what was ingested until then"));
+      } else done({ pid, status, ...(signal ? { signal } : {}) });
+    }),
+  );
+}
+
+const ruleCache = (options: RecordOptions) => (options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache);
+
+/** Loads the schemas, ingest and the writer while the target runs, and ingests its raw logs into the trace. */
+async function follow(options: RecordOptions, target: Following): Promise<RecordResult> {
+  const { fd, rawDir, abi, t0, kept } = target;
+  const setId = options.schemaSet ?? 'kvm-linux';
+  let writer: TraceWriter | undefined; // owns fd once it exists
+  try {
     let exit: TargetExit | undefined;
     void target.exit.then((e) => (exit = e), () => {});
     let setup;
     try {
-      setup = await traceFor(options, fd, abi, setId, startedAt, early);
+      setup = await traceFor(options, fd, abi, setId, target.startedAt, target.early);
     } catch (error) {
       // The target runs to its end all the same, unrecorded; if it could not start, that is said.
       await target.exit;
@@ -149,9 +226,10 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     const { schemas, Ingester } = setup;
     const trace = (writer = setup.writer);
     const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => trace.write(e) });
+    const cache = ruleCache(options);
     const staleRules = kept !== undefined && !sameRuleTables(kept, schemas.tables);
     if (staleRules) {
-      keepRuleTables(cache as string, setId, schemas.tables);
+      if (cache !== null) keepRuleTables(cache, setId, schemas.tables);
       ingester.note(`${STALE_RULES} (${cache}/${setId}.*)`);
     }
     // Ingest runs beside the target, so that the raw logs' chunks are handed back to the shim and
@@ -165,7 +243,17 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
       } catch (error) {
         failure = { error };
       }
-      await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
+      try {
+        await Promise.race([target.exit, delay(caughtUp ? IDLE_MS : 0)]);
+      } catch (error) {
+        // The target's end cannot be known (its launcher is gone): keep what its logs hold so far.
+        try {
+          if (!failure) ingester.poll();
+        } catch {
+          // the launcher's loss is what to say
+        }
+        throw error;
+      }
     }
     if (failure) throw failure.error;
     const t1 = process.hrtime.bigint();
@@ -177,6 +265,5 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   } finally {
     if (writer) writer.close();
     else closeSync(fd);
-    rmSync(rawDir, { recursive: true, force: true });
   }
 }

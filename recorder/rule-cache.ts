@@ -13,8 +13,8 @@ import { packageRoot } from '../schemas/paths.js';
 export type RuleTables = Record<Extract<Abi, 'lp64' | 'ilp32'>, Buffer>;
 export const SHIM_ABIS: (keyof RuleTables)[] = ['lp64', 'ilp32'];
 
-/** Where record keeps them unless told otherwise. */
-export const defaultRuleCache = () => join(packageRoot(), 'build', 'rules');
+/** Where record keeps them unless told otherwise: $IOCTLGRIND_RULE_CACHE, else build/rules. */
+export const defaultRuleCache = () => process.env.IOCTLGRIND_RULE_CACHE || join(packageRoot(), 'build', 'rules');
 
 /**
  * The tables kept for this set, or undefined when there are none (or not for every ABI), or when

@@ -16,20 +16,40 @@ export const recordCommand: CommandModule<object, { output: string; memcheck: bo
         'unknown-options-as-args': true,
         'parse-numbers': false,
         'parse-positional-numbers': false,
+        // -o given twice: the last one, as strace and valgrind take it.
+        'duplicate-arguments-array': false,
       }) as never,
   handler: async (argv) => {
     const rest = (argv as unknown as { '--'?: (string | number)[] })['--'] ?? [];
     const command = [...(argv.command ?? []), ...rest].map(String);
-    const [{ record, STALE_RULES }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
-    try {
-      const result = await record({ command, output: argv.output, memcheck: argv.memcheck });
-      if (result.dropped > 0) {
-        process.stderr.write(`ioctlgrind: warning: ${result.dropped} records were lost: a raw log could not grow (point IOCTLGRIND_RAWDIR at a bigger file system)\n`);
-      }
-      if (result.staleRules) process.stderr.write(`ioctlgrind: warning: ${STALE_RULES}\n`);
-      process.exitCode = result.exit.status;
-    } catch (e) {
-      throw e instanceof RecordError ? new UserError(e.message, e.exitCode) : e;
-    }
+    await runRecord({ command, output: argv.output, memcheck: argv.memcheck });
   },
 };
+
+type Options = { command: string[]; output: string; memcheck: boolean };
+
+/** Records and reports as the command does; `attach` comes from the launcher, through cli/record-attached.ts. */
+export async function runRecord(options: Options, attach?: string): Promise<void> {
+  const [{ record, recordAttached, STALE_RULES }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
+  try {
+    const result = attach === undefined ? await record(options) : await recordAttached(options, parseAttach(attach));
+    if (result.dropped > 0) {
+      process.stderr.write(`ioctlgrind: warning: ${result.dropped} records were lost: a raw log could not grow (point IOCTLGRIND_RAWDIR at a bigger file system)\n`);
+    }
+    if (result.staleRules) process.stderr.write(`ioctlgrind: warning: ${STALE_RULES}\n`);
+    process.exitCode = result.exit.status;
+  } catch (e) {
+    throw e instanceof RecordError ? new UserError(e.message, e.exitCode) : e;
+  }
+}
+
+/** The launcher's `PID,ENDFD,TRACEFD,ABI,T0NS,STARTEDMS,RAWDIR` (the directory last: it may hold commas). */
+function parseAttach(text: string) {
+  const [pid, endFd, traceFd, abi, t0, startedMs, ...dir] = text.split(',');
+  const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN);
+  const fields = { pid: int(pid), endFd: int(endFd), traceFd: int(traceFd), startedMs: int(startedMs) };
+  if (Object.values(fields).some(Number.isNaN) || !/^\d+$/.test(t0 ?? '') || (abi !== 'lp64' && abi !== 'ilp32') || dir.length === 0) {
+    throw new UserError(`cli/record-attached.js is run by ioctlgrind's launcher (bin/ioctlgrind record); it cannot follow "${text}"`);
+  }
+  return { ...fields, abi, t0: BigInt(t0), rawDir: dir.join(',') } as const;
+}

@@ -4,7 +4,7 @@
 // bin/ioctlgrind it starts earlier still: the launcher (recorder/launcher/launch.c) starts it before
 // Node, and Node follows it here through recordAttached().
 
-import { accessSync, closeSync, constants as fsConstants, mkdtempSync, readFile, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdtempSync, readFile, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { arch, hostname, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,8 +139,9 @@ interface Following {
   abi: Abi;
   t0: bigint;
   startedAt: string;
-  /** The rule tables the shim was given when they came from the cache; checked against the schemas. */
+  /** The rule tables the shim was given when they came from `cache`; checked against the schemas. */
   kept?: RuleTables;
+  cache: string | null;
   early?: Schemas;
 }
 
@@ -152,7 +153,7 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
   if (unmappable) throw new RecordError(`cannot follow the raw logs: ${unmappable}`);
   const abi: Abi = elfAbi(resolveCommand(options.command[0]));
   const setId = options.schemaSet ?? 'kvm-linux';
-  const cache = ruleCache(options);
+  const cache = options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache;
   const kept = cache === null ? undefined : keptRuleTables(cache, setId);
   // The schemas come first without kept tables (a first recording, or build/ not writable), and
   // when IOCTLGRIND_SCHEMAS adds sets: a mistake in those is said before the target runs.
@@ -168,7 +169,7 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
     const t0 = process.hrtime.bigint(); // CLOCK_MONOTONIC, like the shim's timestamps
     const target = runTarget({ command: options.command, abi, rawDir, rules, memcheck: options.memcheck });
     followed = true;
-    return await follow(options, { pid: target.pid, exit: target.exit, fd, rawDir, abi, t0, startedAt, kept, early });
+    return await follow(options, { pid: target.pid, exit: target.exit, fd, rawDir, abi, t0, startedAt, kept, cache, early });
   } finally {
     if (!followed) closeSync(fd);
     if (rawDir) rmSync(rawDir, { recursive: true, force: true });
@@ -179,14 +180,10 @@ export async function record(options: RecordOptions): Promise<RecordResult> {
 export async function recordAttached(options: RecordOptions, attached: Attached): Promise<RecordResult> {
   const { pid, endFd, traceFd: fd, rawDir, abi, t0 } = attached;
   try {
-    let kept: RuleTables | undefined;
-    try {
-      kept = { lp64: readFileSync(join(rawDir, 'rules.lp64')), ilp32: readFileSync(join(rawDir, 'rules.ilp32')) };
-    } catch {
-      // the launcher's copy is gone: nothing to check
-    }
+    // The launcher's copy of the kept tables, as prepareRawDir names them: what the shim was given.
+    const kept = keptRuleTables(rawDir, 'rules');
     const startedAt = new Date(attached.startedMs).toISOString();
-    return await follow(options, { pid, exit: endFromLauncher(endFd, pid), fd, rawDir, abi, t0, startedAt, kept });
+    return await follow(options, { pid, exit: endFromLauncher(endFd, pid), fd, rawDir, abi, t0, startedAt, kept, cache: defaultRuleCache() });
   } finally {
     rmSync(rawDir, { recursive: true, force: true });
   }
@@ -205,11 +202,9 @@ function endFromLauncher(fd: number, pid: number): Promise<TargetExit> {
   );
 }
 
-const ruleCache = (options: RecordOptions) => (options.ruleCache === undefined ? defaultRuleCache() : options.ruleCache);
-
 /** Loads the schemas, ingest and the writer while the target runs, and ingests its raw logs into the trace. */
 async function follow(options: RecordOptions, target: Following): Promise<RecordResult> {
-  const { fd, rawDir, abi, t0, kept } = target;
+  const { fd, rawDir, abi, t0, kept, cache } = target;
   const setId = options.schemaSet ?? 'kvm-linux';
   let writer: TraceWriter | undefined; // owns fd once it exists
   try {
@@ -226,7 +221,6 @@ async function follow(options: RecordOptions, target: Following): Promise<Record
     const { schemas, Ingester } = setup;
     const trace = (writer = setup.writer);
     const ingester = new Ingester({ rawDir, t0, abi, rootPid: target.pid, live: true, sink: (e) => trace.write(e) });
-    const cache = ruleCache(options);
     const staleRules = kept !== undefined && !sameRuleTables(kept, schemas.tables);
     if (staleRules) {
       if (cache !== null) keepRuleTables(cache, setId, schemas.tables);

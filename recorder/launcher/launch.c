@@ -276,10 +276,9 @@ int main(int argc, char **argv) {
     *a++ = (char *)output;
     for (char **c = command; *c; c++) *a++ = *c;
     exec_node(nargv);
-    fprintf(stderr, "ioctlgrind: cannot start node: %s; %s runs unrecorded\n", strerror(errno), command[0]);
-    _exit(127);
   }
-  if (node < 0) fprintf(stderr, "ioctlgrind: cannot start node: %s; %s runs unrecorded\n", strerror(errno), command[0]);
+  if (node <= 0) fprintf(stderr, "ioctlgrind: cannot start node: %s; %s runs unrecorded\n", strerror(errno), command[0]);
+  if (node == 0) _exit(127);
   close(trace);
   if (ends[0] >= 0) close(ends[0]);
 

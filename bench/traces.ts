@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TraceEvent, TraceHeader } from '../traces/events.js';
+import { packEvent } from '../traces/event-pack.js';
 import { codec } from '../traces/frame.js';
 import { TraceReader } from '../traces/reader.js';
 import { TraceWriter } from '../traces/writer.js';
@@ -73,14 +74,20 @@ function vcpuLoop(count: number): TraceEvent[] {
   return events;
 }
 
-/** The four measured bodies; each returns the bytes it went through. */
+/** The measured bodies; each returns the bytes it went through. */
 function phases(events: TraceEvent[], file: string) {
+  const scratch = Buffer.allocUnsafe(1 << 20);
   // Packed ahead for the unpack body, copied out because pack reuses its buffer.
   const payloads = events.map((e) => Buffer.from(codec.pack(e)));
   return {
     pack: () => {
       let n = 0;
       for (const e of events) n += codec.pack(e).length;
+      return n;
+    },
+    packEvent: () => {
+      let n = 0;
+      for (const e of events) n += packEvent(e, scratch, 0, scratch.length);
       return n;
     },
     unpack: () => {
@@ -109,17 +116,17 @@ export async function benchTraces(): Promise<BenchRow[]> {
   try {
     // A short untimed round first, so that every body is compiled before it is timed.
     const warm = phases(vcpuLoop(EVENTS / 10), file);
-    for (const body of [warm.pack, warm.unpack, warm.write, warm.read]) body();
+    for (const body of Object.values(warm)) body();
     const run = phases(vcpuLoop(EVENTS), file);
     const measured = Object.fromEntries(
-      (['pack', 'unpack', 'write', 'read'] as const).map((name) => {
+      (['pack', 'packEvent', 'unpack', 'write', 'read'] as const).map((name) => {
         let bytes = 0;
         const ms = timeIt(() => {
           bytes = run[name]();
         });
         return [name, { ms, bytes }];
       }),
-    ) as Record<'pack' | 'unpack' | 'write' | 'read', { ms: number; bytes: number }>;
+    ) as Record<'pack' | 'packEvent' | 'unpack' | 'write' | 'read', { ms: number; bytes: number }>;
     const row = (name: keyof typeof measured, what: string, bare?: keyof typeof measured): BenchRow[] => {
       const { ms, bytes } = measured[name];
       const ratio = bare ? { ratio: `${(measured[bare].ms / ms).toFixed(2)}x msgpackr's ${bare} speed` } : {};
@@ -130,6 +137,7 @@ export async function benchTraces(): Promise<BenchRow[]> {
     };
     return [
       ...row('pack', `msgpackr pack (${EVENTS} vCPU-loop events)`),
+      ...row('packEvent', "the writer's event packer (the same bytes)", 'pack'),
       ...row('write', 'trace write (frames, CRC, writeSync)', 'pack'),
       ...row('unpack', 'msgpackr unpack'),
       ...row('read', 'trace read (CRC, unpack, validation)', 'unpack'),

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import type { TraceEvent, TraceHeader } from './events.js';
+import { packEvent } from './event-pack.js';
 import { codec, FRAME_HEADER_BYTES, MAGIC, putFrame, sealFrame } from './frame.js';
 import { openTraceFile } from './trace-file.js';
 
@@ -88,11 +89,17 @@ export class TraceWriter {
   /**
    * Packs `value` straight into the buffer after its frame header (no copy of the payload, and no
    * buffers of msgpackr's own), then fills in the header. Frames already in the buffer stay below
-   * `at`, where the pack never writes.
+   * `at`, where the pack never writes. event-pack.ts packs what it knows; msgpackr the rest, and
+   * whatever does not fit in what is left of the buffer.
    */
   private append(value: TraceHeader | TraceEvent): void {
     if (this.fd === null) throw new Error(`${this.path}: trace writer is closed`);
     const at = this.used;
+    const end = packEvent(value, this.buffer, at + FRAME_HEADER_BYTES, this.buffer.length);
+    if (end >= 0) {
+      this.used += sealFrame(this.buffer, at, end - at - FRAME_HEADER_BYTES);
+      return;
+    }
     // msgpackr starts a pack at the next multiple of 8 from its position: reserve the bytes from
     // there up to where the payload goes (1 to 8), so the payload follows the header exactly.
     const reserve = at + FRAME_HEADER_BYTES - ((at + 7) & ~7);

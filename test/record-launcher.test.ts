@@ -144,6 +144,50 @@ describe.skipIf(skip)(`record through the launcher (${skip ?? 'real /dev/kvm'})`
     expect(events.some((e) => e.type === 'exec')).toBe(true);
   });
 
+  it('exits with the status Node says once the trace is closed, without waiting for Node to end', async () => {
+    const { dir, env } = setting();
+    const trace = join(dir, 't.trace');
+    expect(ig(['record', '-o', trace, '--', 'true'], env).status).toBe(0);
+    // A stand-in for node on PATH: it says 42 on the fd ATTACH's third field names, then lingers.
+    const bin = join(dir, 'bin');
+    const lingering = join(dir, 'lingering');
+    spawnSync('mkdir', ['-p', bin]);
+    const fake = `#!/bin/sh\nsaid=$(echo "$3" | cut -d, -f3)\necho $$ > ${lingering}\neval "echo 42 >&$said"\nexec sleep 30 </dev/null >/dev/null 2>&1\n`;
+    writeFileSync(join(bin, 'node'), fake, { mode: 0o755 });
+    const r = ig(['record', '-o', trace, '--', 'true'], { ...env, PATH: `${bin}:${env.PATH}` });
+    expect(r).toMatchObject({ status: 42, stderr: '' });
+    const pid = Number(readFileSync(lingering, 'utf8'));
+    expect(() => process.kill(pid, 0)).not.toThrow(); // still there: the launcher did not wait for it
+    process.kill(pid, 'SIGKILL');
+  });
+
+  it("waits for the target and says so in one line when the trace's writer is killed", async () => {
+    const { dir, env } = setting();
+    const trace = join(dir, 't.trace');
+    const [ready, done] = [join(dir, 'ready'), join(dir, 'done')];
+    expect(ig(['record', '-o', trace, '--', 'true'], env).status).toBe(0);
+    const job = spawn(BIN, ['record', '-o', trace, '--', 'sh', '-c', `touch ${ready}; sleep 0.5; touch ${done}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    job.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const ended = new Promise<number | null>((resolve) => job.once('exit', (code) => resolve(code)));
+    while (!existsSync(ready)) await delay(20);
+    const node = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .find((p) => {
+        try {
+          const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return stat.includes('(node)') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === job.pid;
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+    expect(node).toBeDefined();
+    process.kill(Number(node), 'SIGKILL');
+    expect(await ended).toBe(137);
+    expect(existsSync(done)).toBe(true);
+    expect(stderr).toBe(`ioctlgrind: the trace's writer (node) was killed by signal 9; ${trace} may be incomplete\n`);
+  });
+
   it('says in one line what it was given when run without the launcher', () => {
     const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'cli', 'record-attached.js'), 'nonsense', 'out.trace', 'true'], { encoding: 'utf8' });
     expect(r.status).toBe(1);

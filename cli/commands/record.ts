@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { Attached } from '../../recorder/record.js';
 import { UserError } from '../user-error.js';
 
 export const recordCommand: CommandModule<object, { output: string; memcheck: boolean; command: string[] }> = {
@@ -29,10 +30,10 @@ export const recordCommand: CommandModule<object, { output: string; memcheck: bo
 type Options = { command: string[]; output: string; memcheck: boolean };
 
 /** Records and reports as the command does; `attach` comes from the launcher, through cli/record-attached.ts. */
-export async function runRecord(options: Options, attach?: string): Promise<void> {
+export async function runRecord(options: Options, attach?: Attached): Promise<void> {
   const [{ record, recordAttached, STALE_RULES }, { RecordError }] = await Promise.all([import('../../recorder/record.js'), import('../../recorder/spawn.js')]);
   try {
-    const result = attach === undefined ? await record(options) : await recordAttached(options, parseAttach(attach));
+    const result = attach === undefined ? await record(options) : await recordAttached(options, attach);
     if (result.dropped > 0) {
       process.stderr.write(`ioctlgrind: warning: ${result.dropped} records were lost: a raw log could not grow (point IOCTLGRIND_RAWDIR at a bigger file system)\n`);
     }
@@ -43,13 +44,16 @@ export async function runRecord(options: Options, attach?: string): Promise<void
   }
 }
 
-/** The launcher's `PID,ENDFD,TRACEFD,ABI,T0NS,STARTEDMS,RAWDIR` (the directory last: it may hold commas). */
-function parseAttach(text: string) {
-  const [pid, endFd, traceFd, abi, t0, startedMs, ...dir] = text.split(',');
+/**
+ * The launcher's `PID,ENDFD,SAIDFD,TRACEFD,ABI,T0NS,STARTEDMS,RAWDIR` (the directory last: it may
+ * hold commas). SAIDFD is where the exit status goes once the trace is closed.
+ */
+export function parseAttach(text: string): Attached & { saidFd: number } {
+  const [pid, endFd, saidFd, traceFd, abi, t0, startedMs, ...dir] = text.split(',');
   const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : NaN);
-  const fields = { pid: int(pid), endFd: int(endFd), traceFd: int(traceFd), startedMs: int(startedMs) };
+  const fields = { pid: int(pid), endFd: int(endFd), saidFd: int(saidFd), traceFd: int(traceFd), startedMs: int(startedMs) };
   if (Object.values(fields).some(Number.isNaN) || !/^\d+$/.test(t0 ?? '') || (abi !== 'lp64' && abi !== 'ilp32') || dir.length === 0) {
     throw new UserError(`cli/record-attached.js is run by ioctlgrind's launcher (bin/ioctlgrind record); it cannot follow "${text}"`);
   }
-  return { ...fields, abi, t0: BigInt(t0), rawDir: dir.join(',') } as const;
+  return { ...fields, abi, t0: BigInt(t0), rawDir: dir.join(',') };
 }

@@ -1,8 +1,9 @@
 /* `ioctlgrind record`'s launcher (build/ioctlgrind-record, run by bin/ioctlgrind). Node's start and
  * the command line take about 165 ms before record can start the target; this starts the target
  * under the shim within a few milliseconds, then starts Node to ingest beside it
- * (`record --attach`) and tells it through a pipe how the target ended. It waits for both and exits
- * with Node's status, which is the target's.
+ * (dist/cli/record-attached.js) and tells it through a pipe how the target ended. It exits with
+ * Node's status, which is the target's, as soon as Node says it through a second pipe: the trace is
+ * closed then, and Node's own teardown (about 10 ms) need not hold up the command.
  *
  * It handles only `record [-o TRACE | --output TRACE | --output=TRACE]... -- CMD ARGS...` when the
  * kept rule tables are there (recorder/rule-cache.ts) and IOCTLGRIND_SCHEMAS is not set; anything
@@ -98,6 +99,24 @@ static int open_trace(const char *path) {
                   : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) fchmod(fd, 0600);
   return fd;
+}
+
+/* The exit status Node writes once the trace is closed ("STATUS\n"), or -1 if it ended without
+ * saying one (it was killed): then its wait status tells. */
+static int status_said(int fd) {
+  char text[16];
+  size_t have = 0;
+  while (have < sizeof text - 1) {
+    ssize_t n = read(fd, text + have, sizeof text - 1 - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    have += (size_t)n;
+    if (memchr(text, '\n', have)) break;
+  }
+  text[have] = 0;
+  char *end;
+  long status = strtol(text, &end, 10);
+  return have && end != text && *end == '\n' && status >= 0 && status <= 255 ? (int)status : -1;
 }
 
 static int write_all(int fd, const void *buf, size_t len) {
@@ -256,15 +275,16 @@ int main(int argc, char **argv) {
     _exit(127);
   }
 
-  int ends[2] = {-1, -1};
-  pid_t node = pipe2(ends, O_CLOEXEC) == 0 ? fork() : -1;
+  int ends[2] = {-1, -1}, said[2] = {-1, -1};
+  pid_t node = pipe2(ends, O_CLOEXEC) == 0 && pipe2(said, O_CLOEXEC) == 0 ? fork() : -1;
   if (node == 0) {
     /* In a session of its own: the terminal's ^C and ^Z reach the target, not the trace's writer. */
     setsid();
     fcntl(ends[0], F_SETFD, 0);
+    fcntl(said[1], F_SETFD, 0);
     fcntl(trace, F_SETFD, 0);
     char attach[PATH_MAX + 128], entry[LONG_PATH];
-    snprintf(attach, sizeof attach, "%d,%d,%d,%s,%llu,%llu,%s", (int)target, ends[0], trace, ilp32 ? "ilp32" : "lp64",
+    snprintf(attach, sizeof attach, "%d,%d,%d,%d,%s,%llu,%llu,%s", (int)target, ends[0], said[1], trace, ilp32 ? "ilp32" : "lp64",
              (unsigned long long)t0, (unsigned long long)started_ms, dir);
     at_root(entry, sizeof entry, "dist/cli/record-attached.js");
     /* cli/record-attached.ts: ATTACH OUTPUT CMD ARGS... */
@@ -281,6 +301,7 @@ int main(int argc, char **argv) {
   if (node == 0) _exit(127);
   close(trace);
   if (ends[0] >= 0) close(ends[0]);
+  if (said[1] >= 0) close(said[1]);
 
   /* As Node's record did: the terminal's ^C is the target's to act on; a TERM is passed on to it. */
   struct sigaction ignore = {.sa_handler = SIG_IGN}, pass = {.sa_handler = forward};
@@ -305,6 +326,11 @@ int main(int argc, char **argv) {
       }
       target = 0;
       live--;
+      int told = node > 0 && node_status < 0 ? status_said(said[0]) : -1;
+      if (told >= 0) {
+        remove_raw_dir(dir);
+        return told;
+      }
     } else if (p == node) {
       node_status = st;
       live--;

@@ -64,7 +64,8 @@ function packString(value: string): void {
     if (c >= 0x80) throw GIVE_UP; // msgpackr's UTF-8 has cases of its own (lone surrogates)
     target[position++] = c;
   }
-  if (n < CACHED_LENGTH && encoded.size < MAX_ENCODED) encoded.set(value, Uint8Array.from(target.subarray(start, position))); // a copy: the buffer is reused
+  // A copy: the buffer is written over by the next frames.
+  if (n < CACHED_LENGTH && encoded.size < MAX_ENCODED) encoded.set(value, Uint8Array.from(target.subarray(start, position)));
 }
 
 function packNumber(value: number): void {

@@ -280,11 +280,14 @@ export class Ingester {
         f.enters.delete(b.enterOffset);
         this.fillSame(f, b.regions);
         this.keep(f, r.offset, b.regions);
-        const body: Body<IoctlEvent> = {
-          type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg, ret: b.ret, errno: b.errno,
-          dt: r.time - e.record.time, regions: mergeRegions(e.body.regions, b.regions),
+        // The hot path, an event per exit: made whole in one literal (pending()'s Object.assign costs
+        // about 0.1 us more an event).
+        const t = e.record.time - this.t0;
+        const event: IoctlEvent = {
+          seq: 0, pid, tid: r.tid, ...(t >= 0 ? { t } : {}), type: 'ioctl', fd: e.body.fd, request: e.body.request, arg: e.body.arg,
+          ret: b.ret, errno: b.errno, dt: r.time - e.record.time, regions: mergeRegions(e.body.regions, b.regions),
         };
-        this.queue.push(this.pending(r.seq, pid, pid, r.tid, e.record.time, body));
+        this.queue.push({ order: r.seq, n: this.made++, owner: pid, event });
         break;
       }
       case 'open':

@@ -48,12 +48,14 @@ describe('trace writer buffer', () => {
     expect(fs.readFileSync(file)).toEqual(expected(sampleHeader(), events));
   });
 
-  it('writes events that do not fit in what is left of the buffer, or in the buffer at all', () => {
+  it('writes events that do not fit in what is left of the buffer, or in the buffer at all, or that msgpackr packs', () => {
     const file = path.join(dir, 'large.trace');
     // flushBytes 1000 makes a buffer of about 65 KiB: small events, then ones near and past its size.
     const b = new EventBuilder();
     for (const length of [10, 30_000, 50_000, 70_000, 20, 200_000, 5, 64 * 1024 - 30, 64 * 1024 + 900, 3]) {
       b.add({ type: 'memory', why: 'write', addr: 0x2000, data: bytes(length, length) });
+      // Between them, one event-pack.ts leaves to msgpackr (a non-ASCII string).
+      if (length === 20) b.add({ type: 'note', message: 'régions ✓' });
     }
     for (const flushEvents of [1, 3, 1000]) {
       write(file, b.events, { flushBytes: 1000, flushEvents });

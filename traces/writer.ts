@@ -3,7 +3,6 @@
 // yet flushed, and the file always ends at a frame boundary or inside the one frame being written.
 
 import fs from 'node:fs';
-import { RESERVE_START_SPACE, REUSE_BUFFER_MODE } from 'msgpackr';
 import type { TraceEvent, TraceHeader } from './events.js';
 import { packEvent } from './event-pack.js';
 import { codec, FRAME_HEADER_BYTES, MAGIC, putFrame, sealFrame } from './frame.js';
@@ -87,42 +86,23 @@ export class TraceWriter {
   }
 
   /**
-   * Packs `value` straight into the buffer after its frame header (no copy of the payload, and no
-   * buffers of msgpackr's own), then fills in the header. Frames already in the buffer stay below
-   * `at`, where the pack never writes. event-pack.ts packs what it knows; msgpackr the rest, and
-   * whatever does not fit in what is left of the buffer.
+   * Packs `value` with event-pack.ts straight into the buffer after its frame header, then fills in
+   * the header; frames already in the buffer stay below, where the pack never writes. What does not
+   * fit in what is left is packed again after a flush. msgpackr packs what event-pack.ts does not
+   * take (the same bytes) and what is larger than the whole buffer, which then grows to hold it.
    */
   private append(value: TraceHeader | TraceEvent): void {
     if (this.fd === null) throw new Error(`${this.path}: trace writer is closed`);
-    const at = this.used;
-    const end = packEvent(value, this.buffer, at + FRAME_HEADER_BYTES, this.buffer.length);
+    let end = packEvent(value, this.buffer, this.used + FRAME_HEADER_BYTES, this.buffer.length);
+    if (end < 0 && this.used > 0) {
+      this.flush();
+      end = packEvent(value, this.buffer, FRAME_HEADER_BYTES, this.buffer.length);
+    }
     if (end >= 0) {
-      this.used += sealFrame(this.buffer, at, end - at - FRAME_HEADER_BYTES);
+      this.used += sealFrame(this.buffer, this.used, end - this.used - FRAME_HEADER_BYTES);
       return;
     }
-    // msgpackr starts a pack at the next multiple of 8 from its position: reserve the bytes from
-    // there up to where the payload goes (1 to 8), so the payload follows the header exactly.
-    const reserve = at + FRAME_HEADER_BYTES - ((at + 7) & ~7);
-    // msgpackr's target buffer and position are shared by every Packr, so set both at each pack.
-    codec.useBuffer(this.buffer);
-    codec.position = at;
-    let packed: Buffer & { start: number; end: number };
-    try {
-      // REUSE_BUFFER_MODE returns the target itself (no view made) with the payload's start and end.
-      packed = codec.pack(value, REUSE_BUFFER_MODE | RESERVE_START_SPACE | reserve) as typeof packed;
-    } finally {
-      // Leave no room in this buffer, so a later pack elsewhere starts a buffer of msgpackr's own
-      // rather than writing where this writer's next frame goes.
-      codec.position = this.buffer.length;
-    }
-    if (packed === this.buffer) {
-      this.used += sealFrame(this.buffer, at, packed.end - at - FRAME_HEADER_BYTES);
-      return;
-    }
-    // The value did not fit in what was left, and msgpackr finished it in a larger buffer of its
-    // own: flush, then copy the frame in (into a buffer of its size if it is larger than ours).
-    const payload = packed.subarray(packed.start + reserve, packed.end);
-    this.flush();
+    const payload = codec.pack(value); // a view of msgpackr's own buffer, copied by putFrame
     if (FRAME_HEADER_BYTES + payload.length > this.buffer.length) {
       this.buffer = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
     }
